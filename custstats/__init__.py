@@ -1,0 +1,1 @@
+"""custstats: event-sourced customer statistics for a WeCom-style SCRM."""
