@@ -1,0 +1,130 @@
+"""Shared fixtures: real servers for integration tests, each test isolated by its own names."""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import Protocol
+
+import pytest
+import redis
+
+# kafka-python 3.0 calls deprecated importlib.resources APIs while it is imported; with warnings
+# as errors that would break every test touching Kafka, so import it once here, quietly.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka  # noqa: F401
+
+from custstats.servers import EmbeddedBroker, EmbeddedRedis
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+class TopicFactory(Protocol):
+    def __call__(self, partitions: int = 4) -> str: ...
+
+
+class EnvFactory(Protocol):
+    def __call__(self, topic: str | None = None) -> dict[str, str]: ...
+
+
+def _answers_ping(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def delete_prefixed(url: str, prefix: str) -> None:
+    """Remove the keys under `prefix:` with SCAN + UNLINK: never KEYS, never FLUSHDB."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start : start + 500])
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """$CUSTSTATS_TEST_REDIS_URL, else a local Redis on 6379, else a Valkey started for us."""
+    override = os.environ.get("CUSTSTATS_TEST_REDIS_URL")
+    if override:
+        yield override
+    elif _answers_ping(LOCAL_REDIS):
+        yield LOCAL_REDIS
+    else:
+        with EmbeddedRedis() as server:
+            yield server.url
+
+
+@pytest.fixture
+def key_prefix(redis_url: str) -> Iterator[str]:
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    delete_prefixed(redis_url, prefix)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[EmbeddedRedis]:
+    """A server of this test's own, for tests that restart or empty it."""
+    with EmbeddedRedis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log = tmp_path_factory.mktemp("tansu") / "broker.log"
+    with EmbeddedBroker(log_path=log) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: EmbeddedBroker) -> str:
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def make_topic(kafka_broker: EmbeddedBroker) -> TopicFactory:
+    """Creates a fresh topic (and its `.dlq`) on the session broker, so tests share nothing."""
+
+    def make(partitions: int = 4) -> str:
+        topic = f"t-{uuid.uuid4().hex}"
+        kafka_broker.create_topic(topic, partitions)
+        kafka_broker.create_topic(f"{topic}.dlq", 1)
+        return topic
+
+    return make
+
+
+@pytest.fixture
+def settings_env(
+    kafka_bootstrap: str, redis_url: str, make_topic: TopicFactory, key_prefix: str
+) -> EnvFactory:
+    """Environment for `custstats` subprocesses; other CUSTSTATS_* variables are dropped."""
+
+    def env(topic: str | None = None) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CUSTSTATS_")}
+        return base | {
+            "CUSTSTATS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "CUSTSTATS_REDIS_URL": redis_url,
+            "CUSTSTATS_TOPIC": topic or make_topic(),
+            "CUSTSTATS_GROUP_ID": f"{key_prefix}-group",
+            "CUSTSTATS_KEY_PREFIX": key_prefix,
+            "CUSTSTATS_DISPLAY_TZ": "Asia/Shanghai",
+        }
+
+    return env
