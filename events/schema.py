@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_SECONDS = 2**32 - 1  # projections store seconds as u32: 1970 … 2106
+MAX_SECONDS = 2**32 - 2  # projections store second + 1 as u32: 1970 … 2106
 _US = timedelta(microseconds=1)
 
 

@@ -1,0 +1,171 @@
+"""The HTTP API: the legacy statistics endpoint, health and readiness.
+
+Every answer of the statistics endpoint is HTTP 200 with the legacy JSON body
+(success, `result: 0` parameter errors, `invalid appid`), because the existing
+front end reads the body, not the status; only an unreachable Redis is a 503.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from redis.exceptions import RedisError
+
+from api.envelope import (
+    base_url,
+    invalid_appid_body,
+    paginator,
+    param_error_body,
+    statistics_path,
+    success_body,
+)
+from api.openapi import STATISTICS_OPENAPI
+from api.params import MAX_BODY_BYTES, ParamError, nest_pairs, params_from_body, parse_query
+from api.reader import ProjectionReader
+from api.statistics import StatisticsEngine
+from custstats.settings import Settings
+from projector.calendar import LocalCalendar
+
+log = logging.getLogger(__name__)
+JSON = "application/json"
+
+
+def api_key_digest(key: str) -> str:
+    """API keys are stored as SHA-256 hex digests, never in the clear."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(content=body, status_code=status, media_type=JSON)
+
+
+def _opportunity_on(config: dict[bytes, bytes]) -> bool:
+    mode = config.get(b"opportunity", b"auto")
+    if mode == b"on":
+        return True
+    if mode == b"off":
+        return False
+    return config.get(b"opportunity_seen") == b"1"
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ParamError("body", f"larger than {MAX_BODY_BYTES} bytes")
+    content_type = request.headers.get("content-type")
+    if content_type and content_type.lower().startswith("multipart/form-data"):
+        try:
+            form = await request.form()
+        except Exception as exc:  # Starlette raises several types for malformed multipart
+            raise ParamError("body", "malformed multipart form") from exc
+        pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+        merged = params_from_body(None, b"", request.url.query.encode())
+        merged.update(nest_pairs(pairs))
+        return merged
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ParamError("body", f"larger than {MAX_BODY_BYTES} bytes")
+    return params_from_body(content_type, bytes(body), request.url.query.encode())
+
+
+def create_app(settings: Settings, client: aioredis.Redis | None = None) -> FastAPI:
+    calendar = LocalCalendar(settings.zone)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis_client = client or aioredis.Redis.from_url(settings.redis())
+        reader = ProjectionReader(redis_client, settings.key_prefix)
+        app.state.reader = reader
+        app.state.engine = StatisticsEngine(reader, calendar)
+        yield
+        if client is None:
+            await redis_client.aclose()
+
+    app = FastAPI(
+        title="custstats",
+        version="0.1.0",
+        description="Customer statistics per employee, answered from projections kept by "
+        "consuming the event log. Byte-compatible with the legacy getStatisticsList endpoint.",
+        lifespan=lifespan,
+    )
+
+    @app.api_route(
+        "/business/{tenant_id}/plugin/CustomerManage/getStatisticsList",
+        methods=["GET", "POST"],
+        openapi_extra=STATISTICS_OPENAPI,
+        summary="Customer statistics per employee (Laravel paginator envelope)",
+        response_class=Response,
+    )
+    async def statistics(request: Request, tenant_id: str) -> Response:
+        reader: ProjectionReader = request.app.state.reader
+        engine: StatisticsEngine = request.app.state.engine
+        if not tenant_id.isdigit() or int(tenant_id) <= 0 or len(tenant_id) > 18:
+            return _json(invalid_appid_body())
+        tenant = int(tenant_id)
+        try:
+            layout = await reader.layout()
+            config = await reader.tenant(layout, tenant)
+            if config is None:
+                return _json(invalid_appid_body())
+            stored_key = config.get(b"api_key")
+            if stored_key is not None:
+                given = request.headers.get("x-api-key", "")
+                if not hmac.compare_digest(api_key_digest(given).encode(), stored_key):
+                    return _json(invalid_appid_body())
+            try:
+                query = parse_query(await _read_params(request), settings.zone)
+            except ParamError as error:
+                return _json(param_error_body(error))
+            path = statistics_path(
+                base_url(request.url.scheme, request.headers.get("host", request.url.netloc),
+                         request.headers, settings.public_base_url),
+                tenant,
+            )
+            if layout is None:
+                rows: list[dict[str, Any]] = []
+                total = 0
+            else:
+                page = await engine.page(
+                    layout, tenant, query, opportunity=_opportunity_on(config)
+                )
+                rows, total = page.rows, page.total
+        except RedisError as exc:
+            log.error("redis unavailable: %s", exc)
+            return _json(
+                orjson.dumps({"result": 0, "msg": "service: projection store unavailable",
+                              "data": []}),
+                503,
+            )
+        return _json(
+            success_body(paginator(rows, total=total, page=query.page,
+                                   per_page=query.per_page, path=path))
+        )
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> Response:
+        return _json(orjson.dumps({"status": "ok"}))
+
+    @app.get("/readyz", summary="Redis answers and a projection is present")
+    async def readyz(request: Request) -> Response:
+        reader: ProjectionReader = request.app.state.reader
+        try:
+            await reader.ping()
+            layout = await reader.layout()
+        except RedisError as exc:
+            return _json(orjson.dumps({"ready": False, "reason": f"redis: {exc}"}), 503)
+        if layout is None:
+            return _json(orjson.dumps({"ready": False, "reason": "no projection yet"}), 503)
+        return _json(orjson.dumps({"ready": True, "version": layout.version}))
+
+    return app

@@ -1,0 +1,87 @@
+"""The API's Redis adapter: every read a statistics request makes, batched per round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from projector.layout import ControlLayout, Layout
+
+
+class ProjectionReader:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.client = client
+        self.control = ControlLayout(prefix)
+        self.prefix = prefix
+
+    async def layout(self) -> Layout | None:
+        """The projection the API answers from; None before any projector ran."""
+        raw = await self.client.get(self.control.current_version)
+        return None if raw is None else Layout(self.prefix, int(raw))
+
+    async def tenant(self, layout: Layout | None, tenant_id: int) -> dict[bytes, bytes] | None:
+        """Operator config of a known tenant ({} when none is set); None when unknown."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.control.tenant_config(tenant_id))
+            pipe.sismember(self.control.registered_tenants, str(tenant_id))
+            if layout is not None:
+                pipe.sismember(layout.tenants, str(tenant_id))
+                pipe.hgetall(layout.meta(tenant_id))
+            replies = await pipe.execute()
+        config: dict[bytes, bytes] = replies[0]
+        known = bool(replies[1]) or (layout is not None and bool(replies[2]))
+        if not known:
+            return None
+        if layout is not None and b"opportunity" not in config:
+            seen = replies[3].get(b"opportunity") == b"1"
+            config = {**config, b"opportunity_seen": b"1" if seen else b"0"}
+        return config
+
+    async def tenant_days(self, layout: Layout, tenant_id: int) -> tuple[int, int] | None:
+        """First and last local day with any event of the tenant."""
+        first, last = await self.client.hmget(layout.meta(tenant_id), ["first_day", "last_day"])
+        return None if first is None or last is None else (int(first), int(last))
+
+    async def employees(self, layout: Layout, tenant_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+        """(employee id -> dense index, employee id -> profile) of a tenant."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(layout.employee_index(tenant_id))
+            pipe.hgetall(layout.profiles(tenant_id))
+            index, profiles = await pipe.execute()
+        return index, profiles
+
+    async def blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        values: list[bytes | None] = await self.client.mget(keys)
+        return values
+
+    async def hashes(self, keys: Sequence[str]) -> list[dict[bytes, bytes]]:
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies: list[dict[bytes, bytes]] = await pipe.execute()
+        return replies
+
+    async def intersections(self, key_sets: Sequence[Sequence[str]]) -> list[set[bytes]]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for keys in key_sets:
+                pipe.sinter(list(keys))
+            replies: list[set[bytes]] = await pipe.execute()
+        return replies
+
+    async def customer_states(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, "s")
+            replies: list[bytes | None] = await pipe.execute()
+        return replies
+
+    async def ping(self) -> Any:
+        return await self.client.ping()

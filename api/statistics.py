@@ -1,0 +1,280 @@
+"""The statistics of one request: which cells to read, and how they add up to rows.
+
+Three read plans, chosen by the customer filters (docs/projection.md):
+
+* no customer filter: the `*` slice's day/month/total blobs, counts and latest
+  dates for every employee, summed with numpy;
+* one customer filter: that slice's month blobs and day hashes for the counts;
+  the latest dates of the rows on the page come from the facts of the customers
+  the employee shares with the slice (two set members per row);
+* several filters, or sorting by a date under a filter: the customers in every
+  filter's set, and their facts, summed exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from api.params import StatisticsQuery
+from api.reader import ProjectionReader
+from projector import customer as customer_fold
+from projector.calendar import LocalCalendar, split_range
+from projector.cells import MAX_SLOTS
+from projector.employee import Profile, loads_profile
+from projector.facts import ALL, KINDS, Kind, slice_name
+from projector.layout import Layout
+
+FILTERS = ("industry_id", "source_id", "progress_id", "tag_id")
+DATE_FIELDS = ("customer_last_date", "follow_last_date")
+Counts = NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class Tally:
+    """Per employee position: counts [n, KINDS] and latest second + 1 [n, 2] (0 = none)."""
+
+    counts: Counts
+    latest: Counts
+
+    @classmethod
+    def zeros(cls, size: int) -> Tally:
+        return cls(np.zeros((size, KINDS), np.int64), np.zeros((size, MAX_SLOTS), np.int64))
+
+
+def add_blob(target: Counts, blob: bytes | None, dtype: str, width: int) -> None:
+    """Add (or for maxima, max) a big-endian counter blob into `target` of shape [n, width]."""
+    if not blob:
+        return
+    values = np.frombuffer(blob, dtype=dtype).astype(np.int64)
+    rows = min(-(-len(values) // width), target.shape[0])
+    block = np.zeros(rows * width, np.int64)
+    used = min(len(values), rows * width)
+    block[:used] = values[:used]
+    block = block.reshape(rows, width)
+    if dtype == ">u4":
+        np.maximum(target[:rows], block, out=target[:rows])
+    else:
+        target[:rows] += block
+
+
+def add_day_hash(target: Counts, cells: dict[bytes, bytes]) -> None:
+    for field, value in cells.items():
+        position, kind = field.split(b":")
+        row = int(position)
+        if row < target.shape[0]:
+            target[row, int(kind)] += int(value)
+
+
+def tally_facts(
+    states: Iterable[customer_fold.CustomerState],
+    positions: dict[int, int],
+    days: tuple[int, int] | None,
+    calendar: LocalCalendar,
+    tally: Tally,
+) -> None:
+    """Exact counts and latest dates straight from customers' facts."""
+    for state in states:
+        for (employee_id, kind, second), count in state.facts.items():
+            row = positions.get(employee_id)
+            if row is None or count <= 0:
+                continue
+            if days is not None and not days[0] <= calendar.day(second) <= days[1]:
+                continue
+            tally.counts[row, kind] += count
+            if kind in (Kind.ADDED, Kind.FOLLOW):
+                slot = 0 if kind is Kind.ADDED else 1
+                tally.latest[row, slot] = max(tally.latest[row, slot], second + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Employee:
+    employee_id: int
+    position: int
+    profile: Profile
+
+
+def employees_of(index: dict[bytes, bytes], profiles: dict[bytes, bytes]) -> list[Employee]:
+    return [
+        Employee(int(key), int(position), loads_profile(profiles.get(key)))
+        for key, position in index.items()
+        if key != b"#"
+    ]
+
+
+def matches(employee: Employee, query: StatisticsQuery) -> bool:
+    profile = employee.profile
+    if query.name and query.name.casefold() not in profile.name.casefold():
+        return False
+    return query.department_id is None or query.department_id in profile.department_ids
+
+
+def row_of(
+    employee: Employee, tally: Tally, calendar: LocalCalendar, opportunity: bool
+) -> dict[str, Any]:
+    counts = tally.counts[employee.position]
+    latest = tally.latest[employee.position]
+    row: dict[str, Any] = {
+        "id": employee.employee_id,
+        "name": employee.profile.name,
+        "follow_count": int(counts[Kind.FOLLOW]),
+        "lose_customer_count": int(counts[Kind.LOST]),
+        "customer_count": int(counts[Kind.CURRENT]),
+        "new_customer_count": int(counts[Kind.ADDED]),
+    }
+    if opportunity:
+        row["opportunity_count"] = int(counts[Kind.OPPORTUNITY])
+    row["customer_last_date"] = calendar.format(int(latest[0]) - 1) if latest[0] else "-"
+    row["follow_last_date"] = calendar.format(int(latest[1]) - 1) if latest[1] else "-"
+    row["userid"] = employee.profile.userid
+    row["avatar_mediaid"] = employee.profile.avatar_mediaid
+    return row
+
+
+def sort_rows(rows: list[dict[str, Any]], order_by: str, descending: bool) -> list[dict[str, Any]]:
+    """Sort by one field; ties always by id ascending; '-' sorts before every date."""
+    rows = sorted(rows, key=lambda row: row["id"])
+    if order_by == "id":
+        return rows[::-1] if descending else rows
+    if order_by in DATE_FIELDS:
+        return sorted(
+            rows, key=lambda row: (row[order_by] != "-", row[order_by]), reverse=descending
+        )
+    return sorted(rows, key=lambda row: row.get(order_by, 0), reverse=descending)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+
+
+class StatisticsEngine:
+    def __init__(self, reader: ProjectionReader, calendar: LocalCalendar) -> None:
+        self.reader = reader
+        self.calendar = calendar
+
+    async def page(
+        self,
+        layout: Layout,
+        tenant_id: int,
+        query: StatisticsQuery,
+        *,
+        opportunity: bool,
+    ) -> Page:
+        index, profiles = await self.reader.employees(layout, tenant_id)
+        staff = employees_of(index, profiles)
+        size = max((employee.position for employee in staff), default=-1) + 1
+        chosen = [employee for employee in staff if matches(employee, query)]
+        filters = [
+            slice_name(dimension, value)
+            for dimension in FILTERS
+            if (value := getattr(query, dimension)) is not None
+        ]
+        days = None
+        if query.date is not None:
+            days = (self.calendar.day_of(query.date[0]), self.calendar.day_of(query.date[1]))
+        by_facts = len(filters) > 1 or (len(filters) == 1 and query.order_by in DATE_FIELDS)
+        if by_facts:
+            tally = await self._tally_by_facts(layout, tenant_id, filters, days, chosen, size)
+        elif filters:
+            if days is None:
+                days_or_all = await self.reader.tenant_days(layout, tenant_id)
+            else:
+                days_or_all = days
+            tally = await self._tally_slice(layout, tenant_id, filters[0], days_or_all, size)
+        else:
+            tally = await self._tally_all(layout, tenant_id, days, size)
+        rows = [row_of(employee, tally, self.calendar, opportunity) for employee in chosen]
+        rows = sort_rows(rows, query.order_by, query.order == "desc")
+        start = (query.page - 1) * query.per_page
+        page_rows = rows[start : start + query.per_page]
+        if filters and not by_facts and page_rows:
+            await self._latest_for_rows(layout, tenant_id, filters[0], days, page_rows)
+        return Page(page_rows, len(rows))
+
+    async def _tally_all(
+        self, layout: Layout, tenant_id: int, days: tuple[int, int] | None, size: int
+    ) -> Tally:
+        if days is None:
+            counts_keys = [layout.total(tenant_id)]
+            max_keys = [layout.total_max(tenant_id)]
+        else:
+            loose, months = split_range(days[0], days[1], self.calendar)
+            counts_keys = [layout.day(tenant_id, ALL, day) for day in loose]
+            counts_keys += [layout.month(tenant_id, ALL, month) for month in months]
+            max_keys = [layout.day_max(tenant_id, day) for day in loose]
+            max_keys += [layout.month_max(tenant_id, month) for month in months]
+        blobs = await self.reader.blobs(counts_keys + max_keys)
+        tally = Tally.zeros(size)
+        for blob in blobs[: len(counts_keys)]:
+            add_blob(tally.counts, blob, ">i4", KINDS)
+        for blob in blobs[len(counts_keys) :]:
+            add_blob(tally.latest, blob, ">u4", MAX_SLOTS)
+        return tally
+
+    async def _tally_slice(
+        self, layout: Layout, tenant_id: int, slice_: str, days: tuple[int, int] | None, size: int
+    ) -> Tally:
+        tally = Tally.zeros(size)
+        if days is None:
+            return tally
+        loose, months = split_range(days[0], days[1], self.calendar)
+        blobs = await self.reader.blobs([layout.month(tenant_id, slice_, m) for m in months])
+        for blob in blobs:
+            add_blob(tally.counts, blob, ">i4", KINDS)
+        for cells in await self.reader.hashes([layout.day(tenant_id, slice_, d) for d in loose]):
+            add_day_hash(tally.counts, cells)
+        return tally
+
+    async def _states(self, layout: Layout, tenant_id: int, members: Iterable[bytes]) -> list[
+        customer_fold.CustomerState
+    ]:
+        keys = [layout.customer(tenant_id, int(member)) for member in members]
+        return [customer_fold.loads(raw) for raw in await self.reader.customer_states(keys)]
+
+    async def _tally_by_facts(
+        self,
+        layout: Layout,
+        tenant_id: int,
+        filters: Sequence[str],
+        days: tuple[int, int] | None,
+        chosen: Sequence[Employee],
+        size: int,
+    ) -> Tally:
+        keys = [layout.slice_members(tenant_id, slice_) for slice_ in filters]
+        (members,) = await self.reader.intersections([keys])
+        positions = {employee.employee_id: employee.position for employee in chosen}
+        tally = Tally.zeros(size)
+        tally_facts(await self._states(layout, tenant_id, members), positions, days,
+                    self.calendar, tally)
+        return tally
+
+    async def _latest_for_rows(
+        self,
+        layout: Layout,
+        tenant_id: int,
+        slice_: str,
+        days: tuple[int, int] | None,
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """Fill the page rows' latest dates from the facts of their customers in the slice."""
+        members_key = layout.slice_members(tenant_id, slice_)
+        shared = await self.reader.intersections(
+            [[members_key, layout.employee_customers(tenant_id, row["id"])] for row in rows]
+        )
+        for row, members in zip(rows, shared, strict=True):
+            tally = Tally.zeros(1)
+            states = await self._states(layout, tenant_id, members)
+            tally_facts(states, {row["id"]: 0}, days, self.calendar, tally)
+            latest = tally.latest[0]
+            row["customer_last_date"] = (
+                self.calendar.format(int(latest[0]) - 1) if latest[0] else "-"
+            )
+            row["follow_last_date"] = (
+                self.calendar.format(int(latest[1]) - 1) if latest[1] else "-"
+            )

@@ -1,0 +1,73 @@
+"""Apply a batch of decoded events with its Kafka offsets: read, fold, write-if-unchanged.
+
+The offsets of the batch's partitions are written in the same atomic call as the
+state, and checked against what this instance last saw: if another instance has
+moved a partition on (a rebalance happened while we worked), the batch is
+dropped whole and the caller re-seeks. A changed customer state with unchanged
+offsets (two partitions holding the same customer) is simply retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from events.schema import Event
+from projector.batch import fold_batch, read_request
+from projector.cells import BatchWrites, CellProjection
+from projector.store import ProjectorStore
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 10
+
+
+class Fenced(Exception):
+    """Another projector instance advanced one of our partitions: our batch was not applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetMove:
+    expected: int | None
+    new: int
+
+
+class Applier:
+    def __init__(self, store: ProjectorStore, projection: CellProjection, topic: str) -> None:
+        self.store = store
+        self.projection = projection
+        self.topic = topic
+
+    def apply(
+        self,
+        events: Sequence[Event],
+        offsets: Mapping[int, OffsetMove] | None = None,
+        dead_letters: int = 0,
+    ) -> None:
+        layout = self.projection.layout
+        offsets_key = layout.offsets(self.topic)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            snapshot = self.store.snapshot(read_request(events))
+            writes = fold_batch(events, snapshot, self.projection)
+            fenced_checks = self._add_offsets(writes, offsets_key, offsets or {})
+            if dead_letters:
+                writes.hash_count(layout.dead_letters(self.topic), "count", dead_letters)
+            failed = self.store.commit(writes)
+            if failed is None:
+                return
+            if failed in fenced_checks:
+                raise Fenced(f"partition offsets of {self.topic} moved under us")
+            log.info("state changed during batch, retrying (attempt %d)", attempt)
+        raise RuntimeError(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
+
+    @staticmethod
+    def _add_offsets(
+        writes: BatchWrites, key: str, offsets: Mapping[int, OffsetMove]
+    ) -> set[tuple[str, str]]:
+        checks = set()
+        for partition, move in offsets.items():
+            field = str(partition)
+            writes.expect(key, field, None if move.expected is None else str(move.expected).encode())
+            writes.hash_sets[(key, field)] = str(move.new).encode()
+            checks.add((key, field))
+        return checks

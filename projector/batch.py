@@ -1,0 +1,124 @@
+"""One poll batch as a pure fold: what to read first, then the merged writes it produces.
+
+The store reads a `Snapshot` of every state the batch touches, `fold_batch` runs
+the per-customer and per-employee folds over the events in delivery order, and
+returns a `BatchWrites` whose checks make the write conditional on nobody else
+having changed those states in between (a rebalance zombie, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from events.schema import EmployeeUpserted, Event, OpportunityCreated
+from projector import customer as customer_fold
+from projector.cells import BatchWrites, CellProjection
+from projector.customer import CustomerState
+from projector.employee import Profile, apply_profile, dumps_profile, loads_profile
+from projector.facts import ALL
+
+TenantCustomer = tuple[int, int]
+TenantEmployee = tuple[int, int]
+
+
+@dataclass(slots=True)
+class ReadRequest:
+    customers: set[TenantCustomer] = field(default_factory=set)
+    profiles: set[TenantEmployee] = field(default_factory=set)
+    employees: set[TenantEmployee] = field(default_factory=set)
+
+
+def read_request(events: Iterable[Event]) -> ReadRequest:
+    request = ReadRequest()
+    for event in events:
+        tenant = event.tenant_id
+        if isinstance(event, EmployeeUpserted):
+            request.profiles.add((tenant, event.employee_id))
+            request.employees.add((tenant, event.employee_id))
+        else:
+            request.customers.add((tenant, event.customer_id))
+            employee = getattr(event, "employee_id", None)
+            if employee is not None:
+                request.employees.add((tenant, employee))
+    return request
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """States as read: raw bytes so that the write can check they are unchanged."""
+
+    customers: dict[TenantCustomer, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
+    profiles: dict[TenantEmployee, bytes | None] = field(default_factory=dict)
+    index: dict[int, dict[int, int]] = field(default_factory=dict)
+
+
+def employees_in_history(snapshot: Snapshot) -> set[TenantEmployee]:
+    """Employees a customer's facts name: a move of that customer needs their indexes."""
+    named: set[TenantEmployee] = set()
+    for (tenant, _), (raw, _) in snapshot.customers.items():
+        if raw:
+            named.update((tenant, fact.employee_id) for fact in customer_fold.loads(raw).facts)
+    return named
+
+
+def fold_batch(
+    events: Sequence[Event], snapshot: Snapshot, projection: CellProjection
+) -> BatchWrites:
+    layout = projection.layout
+    writes = BatchWrites()
+    states: dict[TenantCustomer, CustomerState] = {}
+    profiles: dict[TenantEmployee, Profile] = {}
+    changed: set[TenantCustomer] = set()
+    for event in events:
+        tenant = event.tenant_id
+        writes.member(layout.tenants, str(tenant), True)
+        meta = layout.meta(tenant)
+        if isinstance(event, EmployeeUpserted):
+            key = (tenant, event.employee_id)
+            held = profiles.get(key)
+            if held is None:
+                held = loads_profile(snapshot.profiles.get(key))
+            updated = apply_profile(held, event)
+            if updated is not None:
+                profiles[key] = updated
+            writes.hash_count(meta, "events", 1)
+            continue
+        key = (tenant, event.customer_id)
+        state = states.get(key)
+        if state is None:
+            state = states[key] = customer_fold.loads(snapshot.customers.get(key, (None, None))[0])
+        change = customer_fold.apply(state, event)
+        if change is None:
+            writes.hash_count(meta, "duplicates", 1)
+            continue
+        writes.hash_count(meta, "events", 1)
+        changed.add(key)
+        index = snapshot.index[tenant]
+        member = str(event.customer_id)
+        if change.employee_id is not None:
+            writes.member(layout.employee_customers(tenant, change.employee_id), member, True)
+        if isinstance(event, OpportunityCreated):
+            writes.hash_sets[(meta, "opportunity")] = b"1"
+        projection.facts(writes, tenant, index, change.facts.items(), change.slices_before)
+        if change.moved:
+            left = change.slices_before - change.slices_after
+            joined = change.slices_after - change.slices_before
+            projection.facts(writes, tenant, index, state.facts.items(), left, -1)
+            projection.facts(writes, tenant, index, state.facts.items(), joined, 1)
+            for slice_ in left - {ALL}:
+                writes.member(layout.slice_members(tenant, slice_), member, False)
+            for slice_ in joined - {ALL}:
+                writes.member(layout.slice_members(tenant, slice_), member, True)
+    for tenant, customer_id in changed:
+        state = states[(tenant, customer_id)]
+        key_ = layout.customer(tenant, customer_id)
+        version = snapshot.customers.get((tenant, customer_id), (None, None))[1]
+        writes.expect(key_, "n", version)
+        writes.hash_sets[(key_, "s")] = customer_fold.dumps(state)
+        writes.hash_sets[(key_, "n")] = str(int(version or 0) + 1).encode()
+    for (tenant, employee_id), profile in profiles.items():
+        profiles_key = layout.profiles(tenant)
+        writes.expect(profiles_key, str(employee_id), snapshot.profiles.get((tenant, employee_id)))
+        writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
+    return writes

@@ -1,0 +1,79 @@
+"""Local days and months in the display zone, as small integers that name projection buckets.
+
+Days are counted from 1970-01-01 in the zone's calendar; months as year * 12 + month - 1.
+UTC offsets are whole quarter hours in every zone and change only on quarter-hour
+instants, so the offset is cached per 15-minute window of UTC: the hot path costs a
+dict lookup instead of a zoneinfo conversion.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_QUARTER = 900
+
+
+class LocalCalendar:
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._offsets: dict[int, int] = {}
+        self._months: dict[int, int] = {}
+
+    def _offset(self, second: int) -> int:
+        window = second // _QUARTER
+        offset = self._offsets.get(window)
+        if offset is None:
+            moment = datetime.fromtimestamp(window * _QUARTER, UTC).astimezone(self.zone)
+            delta = moment.utcoffset() or timedelta(0)
+            offset = self._offsets[window] = int(delta.total_seconds())
+        return offset
+
+    def day(self, second: int) -> int:
+        """The local day number of a unix second."""
+        return (second + self._offset(second)) // 86400
+
+    def month(self, day: int) -> int:
+        month = self._months.get(day)
+        if month is None:
+            local = date.fromordinal(day + _EPOCH_ORDINAL)
+            month = self._months[day] = local.year * 12 + local.month - 1
+        return month
+
+    @staticmethod
+    def day_of(local: date) -> int:
+        return local.toordinal() - _EPOCH_ORDINAL
+
+    @staticmethod
+    def date_of(day: int) -> date:
+        return date.fromordinal(day + _EPOCH_ORDINAL)
+
+    @staticmethod
+    def first_day_of_month(month: int) -> int:
+        return date(month // 12, month % 12 + 1, 1).toordinal() - _EPOCH_ORDINAL
+
+    def format(self, second: int) -> str:
+        """SPEC's display form, 'YYYY-MM-DD HH:MM:SS' in the zone."""
+        return datetime.fromtimestamp(second + self._offset(second), UTC).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+
+
+def split_range(first_day: int, last_day: int, calendar: LocalCalendar) -> tuple[list[int], list[int]]:
+    """Cover [first_day, last_day] with whole months plus the loose days at both ends."""
+    days: list[int] = []
+    months: list[int] = []
+    day = first_day
+    while day <= last_day:
+        month = calendar.month(day)
+        start = calendar.first_day_of_month(month)
+        following = calendar.first_day_of_month(month + 1)
+        if day == start and following - 1 <= last_day:
+            months.append(month)
+            day = following
+        else:
+            end = min(following - 1, last_day)
+            days.extend(range(day, end + 1))
+            day = end + 1
+    return days, months

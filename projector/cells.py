@@ -1,0 +1,116 @@
+"""How facts become counter cells: the write side of the projection, as plain data.
+
+`BatchWrites` collects everything one poll batch changes, already merged (two
+follows of the same employee on the same day are one increment of 2), so the
+store can apply a batch in one atomic call. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from projector.calendar import LocalCalendar
+from projector.facts import ALL, DATED_KINDS, KINDS, Fact, Kind
+from projector.layout import Layout
+
+MAX_SLOTS = 2
+"""Maxima blobs hold [employee index][ADDED latest, FOLLOW latest] as second + 1 (0 = none)."""
+
+
+def max_slot(kind: Kind) -> int:
+    return 0 if kind is Kind.ADDED else 1
+
+
+@dataclass(slots=True)
+class BatchWrites:
+    """Merged writes of one batch; `checks` are (key, field) -> value expected before writing."""
+
+    checks: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
+    hash_sets: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    counters: dict[tuple[str, int], int] = field(default_factory=dict)
+    maxima: dict[tuple[str, int], int] = field(default_factory=dict)
+    hash_counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    hash_minima: dict[tuple[str, str], int] = field(default_factory=dict)
+    hash_maxima: dict[tuple[str, str], int] = field(default_factory=dict)
+    members: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def expect(self, key: str, field_: str, value: bytes | None) -> None:
+        """Record the first value seen: the batch applies only if it is still there."""
+        self.checks.setdefault((key, field_), value)
+
+    def count(self, key: str, slot: int, delta: int) -> None:
+        total = self.counters.get((key, slot), 0) + delta
+        self.counters[(key, slot)] = total
+
+    def latest(self, key: str, slot: int, second: int) -> None:
+        if second > self.maxima.get((key, slot), -1):
+            self.maxima[(key, slot)] = second
+
+    def hash_count(self, key: str, field_: str, delta: int) -> None:
+        self.hash_counters[(key, field_)] = self.hash_counters.get((key, field_), 0) + delta
+
+    def hash_min(self, key: str, field_: str, value: int) -> None:
+        held = self.hash_minima.get((key, field_))
+        if held is None or value < held:
+            self.hash_minima[(key, field_)] = value
+
+    def hash_max(self, key: str, field_: str, value: int) -> None:
+        held = self.hash_maxima.get((key, field_))
+        if held is None or value > held:
+            self.hash_maxima[(key, field_)] = value
+
+    def member(self, key: str, member: str, present: bool) -> None:
+        self.members[(key, member)] = present
+
+    def __len__(self) -> int:
+        return (
+            len(self.hash_sets) + len(self.counters) + len(self.maxima) + len(self.hash_counters)
+            + len(self.hash_minima) + len(self.hash_maxima) + len(self.members)
+        )
+
+
+class CellProjection:
+    """Expands signed facts of one customer into the cells of the slices it is counted in."""
+
+    def __init__(self, layout: Layout, calendar: LocalCalendar) -> None:
+        self.layout = layout
+        self.calendar = calendar
+
+    def facts(
+        self,
+        writes: BatchWrites,
+        tenant_id: int,
+        index: Mapping[int, int],
+        facts: Iterable[tuple[Fact, int]],
+        slices: Iterable[str],
+        sign: int = 1,
+    ) -> None:
+        layout, calendar = self.layout, self.calendar
+        slices = tuple(slices)
+        meta = layout.meta(tenant_id)
+        for (employee_id, kind, second), count in facts:
+            delta = sign * count
+            position = index[employee_id]
+            slot = position * KINDS + kind
+            day = calendar.day(second)
+            month = calendar.month(day)
+            dated = delta > 0 and kind in DATED_KINDS
+            for slice_ in slices:
+                if slice_ == ALL:
+                    writes.count(layout.day(tenant_id, ALL, day), slot, delta)
+                    writes.count(layout.month(tenant_id, ALL, month), slot, delta)
+                    writes.count(layout.total(tenant_id), slot, delta)
+                    if dated:
+                        max_at = position * MAX_SLOTS + max_slot(kind)
+                        writes.latest(layout.day_max(tenant_id, day), max_at, second + 1)
+                        writes.latest(layout.month_max(tenant_id, month), max_at, second + 1)
+                        writes.latest(layout.total_max(tenant_id), max_at, second + 1)
+                    if delta > 0:
+                        writes.hash_min(meta, "first_day", day)
+                        writes.hash_max(meta, "last_day", day)
+                else:
+                    writes.hash_count(
+                        layout.day(tenant_id, slice_, day), f"{position}:{int(kind)}", delta
+                    )
+                    writes.count(layout.month(tenant_id, slice_, month), slot, delta)

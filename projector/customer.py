@@ -1,0 +1,201 @@
+"""The fold of one customer's events: attributes, relationships, facts, duplicates.
+
+Pure Python, no I/O. `apply` is called once per delivered event, in whatever
+order the log delivers them; every rule here is built so that the final state
+does not depend on that order nor on re-deliveries:
+
+* attributes are last-writer-wins per attribute on `(occurred_at, event_id)`;
+* a relationship keeps only its latest add and latest loss, so "active" is a
+  function of the set of events, not their order;
+* counted events are remembered by a digest of their id, so a re-delivery
+  changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from events.schema import (
+    ATTRIBUTES,
+    CustomerAdded,
+    CustomerEvent,
+    CustomerLost,
+    CustomerUpdated,
+    FollowRecorded,
+    OpportunityCreated,
+)
+from projector.facts import Attributes, Fact, FactDelta, Kind, add_into, slices_of
+
+Version = tuple[int, str]
+"""(occurred_at in microseconds, event_id): the order of 'latest' in SPEC §2."""
+
+STATE_FORMAT = 1
+
+
+def event_digest(event_id: str) -> int:
+    """A 56-bit digest of an event id: enough to tell re-deliveries apart, small to store."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=7).digest(), "big")
+
+
+@dataclass(slots=True)
+class Relationship:
+    """Latest add and latest loss of one (employee, customer) pair."""
+
+    added: Version | None = None
+    lost: Version | None = None
+
+    def current_fact(self, employee_id: int) -> Fact | None:
+        """The CURRENT fact when active: counted at the day of the latest add."""
+        if self.added is None or (self.lost is not None and self.lost > self.added):
+            return None
+        return Fact(employee_id, Kind.CURRENT, self.added[0] // 1_000_000)
+
+
+@dataclass(slots=True)
+class CustomerState:
+    attributes: dict[str, tuple[Any, Version]] = field(default_factory=dict)
+    relationships: dict[int, Relationship] = field(default_factory=dict)
+    facts: dict[Fact, int] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+
+    def current(self) -> Attributes:
+        values = {name: value for name, (value, _) in self.attributes.items()}
+        return Attributes(
+            industry_id=values.get("industry_id"),
+            source_id=values.get("source_id"),
+            progress_id=values.get("progress_id"),
+            tag_ids=values.get("tag_ids", ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChange:
+    """What one event did: fact changes counted in `slices_before`, then a move of all facts."""
+
+    facts: FactDelta
+    slices_before: frozenset[str]
+    slices_after: frozenset[str]
+    employee_id: int | None
+
+    @property
+    def moved(self) -> bool:
+        return self.slices_before != self.slices_after
+
+
+def _latest(current: Version | None, candidate: Version) -> Version:
+    return candidate if current is None or candidate > current else current
+
+
+def _merge_attributes(state: CustomerState, carried: dict[str, Any], version: Version) -> None:
+    for name, value in carried.items():
+        held = state.attributes.get(name)
+        if held is None or version > held[1]:
+            if name == "tag_ids":
+                value = tuple(sorted(set(value)))
+            state.attributes[name] = (value, version)
+
+
+def _set_relationship(
+    state: CustomerState, employee_id: int, delta: FactDelta, *, added: Version | None = None,
+    lost: Version | None = None,
+) -> None:
+    relationship = state.relationships.setdefault(employee_id, Relationship())
+    before = relationship.current_fact(employee_id)
+    if added is not None:
+        relationship.added = _latest(relationship.added, added)
+    if lost is not None:
+        relationship.lost = _latest(relationship.lost, lost)
+    after = relationship.current_fact(employee_id)
+    if before != after:
+        if before is not None:
+            add_into(delta, [(before, -1)])
+        if after is not None:
+            add_into(delta, [(after, 1)])
+
+
+_COUNTED: dict[type, Kind] = {
+    CustomerAdded: Kind.ADDED,
+    CustomerLost: Kind.LOST,
+    FollowRecorded: Kind.FOLLOW,
+    OpportunityCreated: Kind.OPPORTUNITY,
+}
+
+
+def apply(state: CustomerState, event: CustomerEvent) -> CustomerChange | None:
+    """Fold one event into `state` (mutated); None when it changes nothing (a re-delivery)."""
+    version: Version = (event.occurred_at, event.event_id)
+    delta: FactDelta = {}
+    before = slices_of(state.current())
+    employee_id: int | None = None
+    if isinstance(event, CustomerUpdated):
+        _merge_attributes(state, event.changes(), version)
+    else:
+        digest = event_digest(event.event_id)
+        if digest in state.seen:
+            return None
+        state.seen.add(digest)
+        employee_id = event.employee_id
+        kind = _COUNTED[type(event)]
+        add_into(delta, [(Fact(employee_id, kind, event.occurred_at // 1_000_000), 1)])
+        if isinstance(event, CustomerAdded):
+            _set_relationship(state, employee_id, delta, added=version)
+            _merge_attributes(
+                state, {name: getattr(event, name) for name in ATTRIBUTES}, version
+            )
+        elif isinstance(event, CustomerLost):
+            _set_relationship(state, employee_id, delta, lost=version)
+    add_into(state.facts, delta.items())
+    after = slices_of(state.current())
+    if not delta and before == after:
+        return None
+    return CustomerChange(delta, before, after, employee_id)
+
+
+# --- persisted form -------------------------------------------------------------------------
+
+
+def dumps(state: CustomerState) -> bytes:
+    """Compact JSON; the format number lets a newer projector refuse an older layout."""
+    facts: list[int] = []
+    for (employee_id, kind, second), count in state.facts.items():
+        facts.extend((employee_id, int(kind), second, count))
+    return orjson.dumps(
+        {
+            "v": STATE_FORMAT,
+            "a": {name: [value, ts, eid] for name, (value, (ts, eid)) in state.attributes.items()},
+            "r": {
+                str(employee): [
+                    *(rel.added or (None, None)),
+                    *(rel.lost or (None, None)),
+                ]
+                for employee, rel in state.relationships.items()
+            },
+            "f": facts,
+            "s": sorted(state.seen),
+        }
+    )
+
+
+def loads(raw: bytes | None) -> CustomerState:
+    if not raw:
+        return CustomerState()
+    data = orjson.loads(raw)
+    if data.get("v") != STATE_FORMAT:
+        raise ValueError(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
+    attributes: dict[str, tuple[Any, Version]] = {}
+    for name, (value, ts, eid) in data["a"].items():
+        attributes[name] = (tuple(value) if name == "tag_ids" else value, (ts, eid))
+    relationships = {}
+    for employee, (ats, aeid, lts, leid) in data["r"].items():
+        relationships[int(employee)] = Relationship(
+            None if ats is None else (ats, aeid), None if lts is None else (lts, leid)
+        )
+    flat = data["f"]
+    facts = {
+        Fact(flat[i], Kind(flat[i + 1]), flat[i + 2]): flat[i + 3] for i in range(0, len(flat), 4)
+    }
+    return CustomerState(attributes, relationships, facts, set(data["s"]))

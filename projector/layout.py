@@ -1,0 +1,100 @@
+"""Redis key names of one projection version: the only place that spells a key.
+
+Every key starts with the deployment prefix and the projection version, so a
+rebuild writes a namespace of its own; every per-tenant key carries the tenant as
+a `{hash tag}`, so one tenant's keys share a Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from projector.facts import ALL
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    prefix: str
+    version: int
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}:v{self.version}"
+
+    def tenant(self, tenant_id: int) -> str:
+        return f"{self.root}:{{{tenant_id}}}"
+
+    # projector state
+    def customer(self, tenant_id: int, customer_id: int) -> str:
+        return f"{self.tenant(tenant_id)}:c:{customer_id}"
+
+    def profiles(self, tenant_id: int) -> str:
+        """Hash employee_id -> profile; its fields are also the tenant's row set."""
+        return f"{self.tenant(tenant_id)}:e"
+
+    def employee_index(self, tenant_id: int) -> str:
+        """Hash employee_id -> dense index: the employee's place in every counter blob."""
+        return f"{self.tenant(tenant_id)}:ix"
+
+    def meta(self, tenant_id: int) -> str:
+        return f"{self.tenant(tenant_id)}:meta"
+
+    # counters: blobs of i32 [employee index][kind]; maxima: blobs of u32 [employee index][2]
+    def day(self, tenant_id: int, slice_: str, day: int) -> str:
+        if slice_ == ALL:
+            return f"{self.tenant(tenant_id)}:d:{day}"
+        return f"{self.tenant(tenant_id)}:fd:{slice_}:{day}"
+
+    def month(self, tenant_id: int, slice_: str, month: int) -> str:
+        if slice_ == ALL:
+            return f"{self.tenant(tenant_id)}:m:{month}"
+        return f"{self.tenant(tenant_id)}:fm:{slice_}:{month}"
+
+    def total(self, tenant_id: int) -> str:
+        return f"{self.tenant(tenant_id)}:a"
+
+    def day_max(self, tenant_id: int, day: int) -> str:
+        return f"{self.tenant(tenant_id)}:dx:{day}"
+
+    def month_max(self, tenant_id: int, month: int) -> str:
+        return f"{self.tenant(tenant_id)}:mx:{month}"
+
+    def total_max(self, tenant_id: int) -> str:
+        return f"{self.tenant(tenant_id)}:ax"
+
+    # customer sets: who is in a filter slice, whom an employee has facts with
+    def slice_members(self, tenant_id: int, slice_: str) -> str:
+        return f"{self.tenant(tenant_id)}:cs:{slice_}"
+
+    def employee_customers(self, tenant_id: int, employee_id: int) -> str:
+        return f"{self.tenant(tenant_id)}:ec:{employee_id}"
+
+    # deployment-wide
+    @property
+    def tenants(self) -> str:
+        return f"{self.root}:tenants"
+
+    def offsets(self, topic: str) -> str:
+        return f"{self.root}:offsets:{topic}"
+
+    def dead_letters(self, topic: str) -> str:
+        return f"{self.root}:dlq:{topic}"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlLayout:
+    """Keys that outlive projection versions: the version pointer and operator settings."""
+
+    prefix: str
+
+    @property
+    def current_version(self) -> str:
+        return f"{self.prefix}:current"
+
+    @property
+    def registered_tenants(self) -> str:
+        return f"{self.prefix}:cfg:tenants"
+
+    def tenant_config(self, tenant_id: int) -> str:
+        """Hash: opportunity (on/off/auto), api_key (sha256 hex)."""
+        return f"{self.prefix}:cfg:{{{tenant_id}}}"

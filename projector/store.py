@@ -1,0 +1,117 @@
+"""The projector's Redis adapter: one call reads a batch's states, one call writes its result.
+
+Both calls are Lua scripts, so a batch costs two round trips whatever its size,
+and the write (states, counters, Kafka offsets) is all-or-nothing: a crash at
+any instant leaves either the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+import redis
+
+from projector.batch import ReadRequest, Snapshot, TenantEmployee, employees_in_history
+from projector.cells import BatchWrites
+from projector.layout import Layout
+
+READ_SCRIPT = files("projector").joinpath("read.lua").read_text()
+WRITE_SCRIPT = files("projector").joinpath("write.lua").read_text()
+
+
+class StoreError(Exception):
+    """The projection store could not be read or written."""
+
+
+def encode_writes(writes: BatchWrites) -> list[Any]:
+    """The write script's argument list (see write.lua)."""
+    args: list[Any] = [len(writes.checks)]
+    for (key, field), expected in writes.checks.items():
+        args += [key, field, "0", ""] if expected is None else [key, field, "1", expected]
+    for (key, field), value in writes.hash_sets.items():
+        args += ["S", key, field, value]
+    for (key, slot), delta in writes.counters.items():
+        if delta:
+            args += ["B", key, slot, delta]
+    for (key, slot), second in writes.maxima.items():
+        args += ["X", key, slot, second]
+    for (key, field), delta in writes.hash_counters.items():
+        if delta:
+            args += ["H", key, field, delta]
+    for (key, field), value in writes.hash_minima.items():
+        args += ["L", key, field, value]
+    for (key, field), value in writes.hash_maxima.items():
+        args += ["G", key, field, value]
+    for (key, member), present in writes.members.items():
+        args += ["A" if present else "R", key, member]
+    return args
+
+
+class ProjectorStore:
+    def __init__(self, client: redis.Redis, layout: Layout) -> None:
+        self.client = client
+        self.layout = layout
+        self._read = client.register_script(READ_SCRIPT)
+        self._write = client.register_script(WRITE_SCRIPT)
+        self._index: dict[int, dict[int, int]] = {}
+
+    def forget_cache(self) -> None:
+        """Drop cached employee indexes (after the projection was found missing)."""
+        self._index.clear()
+
+    def _call(self, script: Any, args: list[Any]) -> list[Any]:
+        try:
+            reply: list[Any] = script(args=args)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis: {exc}") from exc
+        return reply
+
+    def _ensure_indexes(self, employees: set[TenantEmployee]) -> None:
+        missing = sorted(
+            (tenant, employee)
+            for tenant, employee in employees
+            if employee not in self._index.get(tenant, {})
+        )
+        if not missing:
+            return
+        args: list[Any] = []
+        for tenant, employee in missing:
+            args += ["I", self.layout.employee_index(tenant), employee]
+        for (tenant, employee), position in zip(missing, self._call(self._read, args), strict=True):
+            self._index.setdefault(tenant, {})[employee] = int(position)
+
+    def snapshot(self, request: ReadRequest) -> Snapshot:
+        customers = sorted(request.customers)
+        profiles = sorted(request.profiles)
+        args: list[Any] = []
+        for tenant, customer in customers:
+            args += ["C", self.layout.customer(tenant, customer)]
+        for tenant, employee in profiles:
+            args += ["P", self.layout.profiles(tenant), employee]
+        reply = self._call(self._read, args) if args else []
+        snapshot = Snapshot()
+        for number, key in enumerate(customers):
+            snapshot.customers[key] = (reply[2 * number], reply[2 * number + 1])
+        offset = 2 * len(customers)
+        for number, key in enumerate(profiles):
+            snapshot.profiles[key] = reply[offset + number]
+        self._ensure_indexes(request.employees | employees_in_history(snapshot))
+        tenants = {tenant for tenant, _ in request.customers} | {t for t, _ in request.profiles}
+        snapshot.index = {tenant: self._index.setdefault(tenant, {}) for tenant in tenants}
+        return snapshot
+
+    def commit(self, writes: BatchWrites) -> tuple[str, str] | None:
+        """Apply the batch; else nothing is written and the failed check's (key, field) returned."""
+        reply = self._call(self._write, encode_writes(writes))
+        if int(reply[0]) == 1:
+            return None
+        return list(writes.checks)[int(reply[1]) - 1]
+
+    def applied_offsets(self, topic: str) -> dict[int, int]:
+        """Next offset to read per partition, as written with the last applied batch."""
+        try:
+            raw = self.client.hgetall(self.layout.offsets(topic))
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis: {exc}") from exc
+        return {int(partition): int(offset) for partition, offset in raw.items()}
