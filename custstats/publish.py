@@ -123,9 +123,14 @@ def make_producer(settings: Settings) -> KafkaProducer:
             bootstrap_timeout_ms=CONNECT_TIMEOUT_S * 1000,
             max_block_ms=CONNECT_TIMEOUT_S * 1000,
         )
+    except KafkaTimeoutError as exc:
+        raise PublishError(
+            f"cannot reach Kafka at {','.join(settings.kafka_servers())} within "
+            f"{CONNECT_TIMEOUT_S} s (is it running? see CUSTSTATS_KAFKA_BOOTSTRAP)"
+        ) from exc
     except KafkaError as exc:
         raise PublishError(
-            f"cannot reach Kafka at {','.join(settings.kafka_servers())}: {exc}"
+            f"cannot use Kafka at {','.join(settings.kafka_servers())}: {exc}"
         ) from exc
 
 

@@ -90,7 +90,7 @@ def _describe(error: ErrorDetails) -> str:
         return f"field {name}: must not be empty"
     if kind == "string_too_long":
         return f"field {name}: longer than {error.get('ctx', {}).get('max_length')} characters"
-    message = error["msg"]
+    message = error["msg"].replace("Input should be ", "must be ", 1)
     return f"field {name}: {message[:1].lower()}{message[1:]}"
 
 
