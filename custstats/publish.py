@@ -159,6 +159,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         progress.clear()
         print(f"custstats publish: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        progress.clear()
+        print(
+            "custstats publish: interrupted; lines already sent may be published", file=sys.stderr
+        )
+        return 130
     progress.finish(report, settings.topic)
     if report.undelivered:
         return 2
