@@ -128,28 +128,32 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Fast
             except ParamError as error:
                 return _json(param_error_body(error))
             path = statistics_path(
-                base_url(request.url.scheme, request.headers.get("host", request.url.netloc),
-                         request.headers, settings.public_base_url),
+                base_url(
+                    request.url.scheme,
+                    request.headers.get("host", request.url.netloc),
+                    request.headers,
+                    settings.public_base_url,
+                ),
                 tenant,
             )
             if layout is None:
                 rows: list[dict[str, Any]] = []
                 total = 0
             else:
-                page = await engine.page(
-                    layout, tenant, query, opportunity=_opportunity_on(config)
-                )
+                page = await engine.page(layout, tenant, query, opportunity=_opportunity_on(config))
                 rows, total = page.rows, page.total
         except RedisError as exc:
             log.error("redis unavailable: %s", exc)
             return _json(
-                orjson.dumps({"result": 0, "msg": "service: projection store unavailable",
-                              "data": []}),
+                orjson.dumps(
+                    {"result": 0, "msg": "service: projection store unavailable", "data": []}
+                ),
                 503,
             )
         return _json(
-            success_body(paginator(rows, total=total, page=query.page,
-                                   per_page=query.per_page, path=path))
+            success_body(
+                paginator(rows, total=total, page=query.page, per_page=query.per_page, path=path)
+            )
         )
 
     @app.get("/healthz", summary="The process is up")

@@ -5,17 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 _ROW = {
-    "id": 222, "name": "谢梓杰", "follow_count": 65, "lose_customer_count": 0,
-    "customer_count": 73, "new_customer_count": 73, "opportunity_count": 14,
-    "customer_last_date": "2023-03-30 14:41:18", "follow_last_date": "2023-03-07 17:19:04",
-    "userid": None, "avatar_mediaid": None,
+    "id": 222,
+    "name": "谢梓杰",
+    "follow_count": 65,
+    "lose_customer_count": 0,
+    "customer_count": 73,
+    "new_customer_count": 73,
+    "opportunity_count": 14,
+    "customer_last_date": "2023-03-30 14:41:18",
+    "follow_last_date": "2023-03-07 17:19:04",
+    "userid": None,
+    "avatar_mediaid": None,
 }
 _PATH = "https://host/business/25/plugin/CustomerManage/getStatisticsList"
 SUCCESS_EXAMPLE: dict[str, Any] = {
-    "result": 1, "msg": "ok", "data": {
-        "current_page": 1, "data": [_ROW], "first_page_url": f"{_PATH}?page=1", "from": 1,
-        "last_page": 5, "last_page_url": f"{_PATH}?page=5", "next_page_url": f"{_PATH}?page=2",
-        "path": _PATH, "per_page": 10, "prev_page_url": None, "to": 10, "total": 43,
+    "result": 1,
+    "msg": "ok",
+    "data": {
+        "current_page": 1,
+        "data": [_ROW],
+        "first_page_url": f"{_PATH}?page=1",
+        "from": 1,
+        "last_page": 5,
+        "last_page_url": f"{_PATH}?page=5",
+        "next_page_url": f"{_PATH}?page=2",
+        "path": _PATH,
+        "per_page": 10,
+        "prev_page_url": None,
+        "to": 10,
+        "total": 43,
     },
 }
 _SEARCH = {
@@ -23,10 +41,15 @@ _SEARCH = {
     "properties": {
         "name": {"type": "string", "description": "employee name substring; empty = all"},
         "department_id": {"type": "integer", "description": "empty, missing or 0 = all"},
-        "industry_id": {"type": "integer"}, "source_id": {"type": "integer"},
-        "progress_id": {"type": "integer"}, "tag_id": {"type": "integer"},
+        "industry_id": {"type": "integer"},
+        "source_id": {"type": "integer"},
+        "progress_id": {"type": "integer"},
+        "tag_id": {"type": "integer"},
         "date": {
-            "type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string"},
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 2,
+            "items": {"type": "string"},
             "description": "[start, end]: YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (display zone) or "
             "unix seconds; widened to whole days; empty = all time",
         },
@@ -48,8 +71,10 @@ STATISTICS_OPENAPI: dict[str, Any] = {
         "content": {
             "application/json": {
                 "schema": _BODY,
-                "example": {"search": {"name": "韦", "date": ["2023-03-01", "2023-03-31"]},
-                            "page": 2},
+                "example": {
+                    "search": {"name": "韦", "date": ["2023-03-01", "2023-03-31"]},
+                    "page": 2,
+                },
             },
             "application/x-www-form-urlencoded": {
                 "schema": {"type": "string"},
@@ -59,18 +84,32 @@ STATISTICS_OPENAPI: dict[str, Any] = {
         },
     },
     "parameters": [
-        {"name": "X-Api-Key", "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "required when the operator set an API key for the tenant"},
+        {
+            "name": "X-Api-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "required when the operator set an API key for the tenant",
+        },
     ],
     "responses": {
         "200": {
             "description": "Statistics page, a parameter error (`result: 0`) or `invalid appid`",
-            "content": {"application/json": {"examples": {
-                "ok": {"value": SUCCESS_EXAMPLE},
-                "bad parameter": {"value": {"result": 0, "msg": "per_page: must be an integer "
-                                            "from 1 to 100", "data": []}},
-                "unknown tenant": {"value": {"errcode": 500, "errmsg": "invalid appid"}},
-            }}},
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "ok": {"value": SUCCESS_EXAMPLE},
+                        "bad parameter": {
+                            "value": {
+                                "result": 0,
+                                "msg": "per_page: must be an integer from 1 to 100",
+                                "data": [],
+                            }
+                        },
+                        "unknown tenant": {"value": {"errcode": 500, "errmsg": "invalid appid"}},
+                    }
+                }
+            },
         },
         "503": {"description": "the projection store (Redis) is unreachable"},
     },

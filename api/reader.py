@@ -44,7 +44,9 @@ class ProjectionReader:
         first, last = await self.client.hmget(layout.meta(tenant_id), ["first_day", "last_day"])
         return None if first is None or last is None else (int(first), int(last))
 
-    async def employees(self, layout: Layout, tenant_id: int) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+    async def employees(
+        self, layout: Layout, tenant_id: int
+    ) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
         """(employee id -> dense index, employee id -> profile) of a tenant."""
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(layout.employee_index(tenant_id))
@@ -55,7 +57,7 @@ class ProjectionReader:
     async def blobs(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values: list[bytes | None] = await self.client.mget(keys)
+        values: list[bytes | None] = list(await self.client.mget(keys))  # type: ignore[arg-type]
         return values
 
     async def hashes(self, keys: Sequence[str]) -> list[dict[bytes, bytes]]:

@@ -231,9 +231,9 @@ class StatisticsEngine:
             add_day_hash(tally.counts, cells)
         return tally
 
-    async def _states(self, layout: Layout, tenant_id: int, members: Iterable[bytes]) -> list[
-        customer_fold.CustomerState
-    ]:
+    async def _states(
+        self, layout: Layout, tenant_id: int, members: Iterable[bytes]
+    ) -> list[customer_fold.CustomerState]:
         keys = [layout.customer(tenant_id, int(member)) for member in members]
         return [customer_fold.loads(raw) for raw in await self.reader.customer_states(keys)]
 
@@ -250,8 +250,9 @@ class StatisticsEngine:
         (members,) = await self.reader.intersections([keys])
         positions = {employee.employee_id: employee.position for employee in chosen}
         tally = Tally.zeros(size)
-        tally_facts(await self._states(layout, tenant_id, members), positions, days,
-                    self.calendar, tally)
+        tally_facts(
+            await self._states(layout, tenant_id, members), positions, days, self.calendar, tally
+        )
         return tally
 
     async def _latest_for_rows(
@@ -275,6 +276,4 @@ class StatisticsEngine:
             row["customer_last_date"] = (
                 self.calendar.format(int(latest[0]) - 1) if latest[0] else "-"
             )
-            row["follow_last_date"] = (
-                self.calendar.format(int(latest[1]) - 1) if latest[1] else "-"
-            )
+            row["follow_last_date"] = self.calendar.format(int(latest[1]) - 1) if latest[1] else "-"

@@ -25,25 +25,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen command's module is imported (fast start, light processes)."""
     parser = argparse.ArgumentParser(prog="custstats", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, text) in COMMANDS.items():
-        command = sub.add_parser(name, help=text, description=text)
-        command.set_defaults(module=module)
-        importlib.import_module(module).configure(command)
+        subparser = sub.add_parser(name, help=text, description=text)
+        subparser.set_defaults(module=module)
+        if name == command:
+            importlib.import_module(module).configure(subparser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((word for word in arguments if word in COMMANDS), None)
+    args = build_parser(chosen).parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         settings = Settings()
     except ValidationError as exc:

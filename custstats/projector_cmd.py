@@ -14,7 +14,9 @@ log = logging.getLogger("custstats.projector")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--idle-exit", type=float, metavar="SECONDS",
+        "--idle-exit",
+        type=float,
+        metavar="SECONDS",
         help="stop after this many seconds without new records (for scripts and tests)",
     )
     parser.add_argument("--max-events", type=int, metavar="N", help="stop after N events")
@@ -29,6 +31,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     runner.install_signal_handlers()
     log.info("projecting %s into %s (%s)", settings.topic, runner.layout.root, settings.redis())
     stats = runner.run(idle_exit=args.idle_exit, max_events=args.max_events)
-    log.info("stopped: %d events in %d batches, %d dead letters",
-             stats.events, stats.batches, stats.dead_letters)
+    log.info(
+        "stopped: %d events in %d batches, %d dead letters",
+        stats.events,
+        stats.batches,
+        stats.dead_letters,
+    )
     return 0

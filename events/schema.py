@@ -142,11 +142,16 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     FollowRecorded,
     OpportunityCreated,
 )
-TYPE_NAMES = tuple(cls.model_fields["type"].annotation.__args__[0] for cls in EVENT_TYPES)  # type: ignore[union-attr]
-
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
-    Annotated[Event, Field(discriminator="type")]  # type: ignore[arg-type]
+TYPE_NAMES: tuple[str, ...] = (
+    "employee-upserted",
+    "customer-added",
+    "customer-updated",
+    "customer-lost",
+    "follow-recorded",
+    "opportunity-created",
 )
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
 
 
 def record_key(event: Event) -> bytes:

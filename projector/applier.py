@@ -67,7 +67,9 @@ class Applier:
         checks = set()
         for partition, move in offsets.items():
             field = str(partition)
-            writes.expect(key, field, None if move.expected is None else str(move.expected).encode())
+            writes.expect(
+                key, field, None if move.expected is None else str(move.expected).encode()
+            )
             writes.hash_sets[(key, field)] = str(move.new).encode()
             checks.add((key, field))
         return checks

@@ -60,7 +60,9 @@ class LocalCalendar:
         )
 
 
-def split_range(first_day: int, last_day: int, calendar: LocalCalendar) -> tuple[list[int], list[int]]:
+def split_range(
+    first_day: int, last_day: int, calendar: LocalCalendar
+) -> tuple[list[int], list[int]]:
     """Cover [first_day, last_day] with whole months plus the loose days at both ends."""
     days: list[int] = []
     months: list[int] = []

@@ -65,8 +65,13 @@ class BatchWrites:
 
     def __len__(self) -> int:
         return (
-            len(self.hash_sets) + len(self.counters) + len(self.maxima) + len(self.hash_counters)
-            + len(self.hash_minima) + len(self.hash_maxima) + len(self.members)
+            len(self.hash_sets)
+            + len(self.counters)
+            + len(self.maxima)
+            + len(self.hash_counters)
+            + len(self.hash_minima)
+            + len(self.hash_maxima)
+            + len(self.members)
         )
 
 

@@ -100,7 +100,11 @@ def _merge_attributes(state: CustomerState, carried: dict[str, Any], version: Ve
 
 
 def _set_relationship(
-    state: CustomerState, employee_id: int, delta: FactDelta, *, added: Version | None = None,
+    state: CustomerState,
+    employee_id: int,
+    delta: FactDelta,
+    *,
+    added: Version | None = None,
     lost: Version | None = None,
 ) -> None:
     relationship = state.relationships.setdefault(employee_id, Relationship())
@@ -143,9 +147,7 @@ def apply(state: CustomerState, event: CustomerEvent) -> CustomerChange | None:
         add_into(delta, [(Fact(employee_id, kind, event.occurred_at // 1_000_000), 1)])
         if isinstance(event, CustomerAdded):
             _set_relationship(state, employee_id, delta, added=version)
-            _merge_attributes(
-                state, {name: getattr(event, name) for name in ATTRIBUTES}, version
-            )
+            _merge_attributes(state, {name: getattr(event, name) for name in ATTRIBUTES}, version)
         elif isinstance(event, CustomerLost):
             _set_relationship(state, employee_id, delta, lost=version)
     add_into(state.facts, delta.items())

@@ -102,8 +102,11 @@ class ProjectorRunner:
                 self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, offset)
-        log.info("assigned %s, resuming at %s", sorted(tp.partition for tp in partitions),
-                 {tp.partition: applied.get(tp.partition, 0) for tp in partitions})
+        log.info(
+            "assigned %s, resuming at %s",
+            sorted(tp.partition for tp in partitions),
+            {tp.partition: applied.get(tp.partition, 0) for tp in partitions},
+        )
 
     def _dead_letter(self, poison: list[tuple[Any, Poison]]) -> None:
         if self._producer is None:
@@ -171,7 +174,9 @@ class ProjectorRunner:
             while not self.stop_requested.is_set():
                 records = self._consumer.poll(timeout_ms=200)
                 if not records:
-                    if idle_exit is not None and time.monotonic() - last_data > idle_exit:
+                    if not self._consumer.assignment():
+                        last_data = time.monotonic()  # idle only counts once we own partitions
+                    elif idle_exit is not None and time.monotonic() - last_data > idle_exit:
                         break
                     continue
                 last_data = time.monotonic()

@@ -28,7 +28,7 @@ def encode_writes(writes: BatchWrites) -> list[Any]:
     """The write script's argument list (see write.lua)."""
     args: list[Any] = [len(writes.checks)]
     for (key, field), expected in writes.checks.items():
-        args += [key, field, "0", ""] if expected is None else [key, field, "1", expected]
+        args += [key, field, "0", b""] if expected is None else [key, field, "1", expected]
     for (key, field), value in writes.hash_sets.items():
         args += ["S", key, field, value]
     for (key, slot), delta in writes.counters.items():
@@ -39,10 +39,10 @@ def encode_writes(writes: BatchWrites) -> list[Any]:
     for (key, field), delta in writes.hash_counters.items():
         if delta:
             args += ["H", key, field, delta]
-    for (key, field), value in writes.hash_minima.items():
-        args += ["L", key, field, value]
-    for (key, field), value in writes.hash_maxima.items():
-        args += ["G", key, field, value]
+    for (key, field), least in writes.hash_minima.items():
+        args += ["L", key, field, least]
+    for (key, field), greatest in writes.hash_maxima.items():
+        args += ["G", key, field, greatest]
     for (key, member), present in writes.members.items():
         args += ["A" if present else "R", key, member]
     return args

@@ -35,7 +35,9 @@ def parsed(events: Iterable[Mapping[str, Any]]) -> list[Event]:
     return [EVENT_ADAPTER.validate_python(dict(event)) for event in events]
 
 
-def project(client: redis.Redis, prefix: str, batches: Iterable[Sequence[Mapping[str, Any]]]) -> None:
+def project(
+    client: redis.Redis, prefix: str, batches: Iterable[Sequence[Mapping[str, Any]]]
+) -> None:
     """Apply each batch as one atomic projector write."""
     apply = applier(client, prefix)
     for batch in batches:
@@ -63,7 +65,10 @@ async def _rows(
 
 
 def engine_rows(
-    async_client_factory: Any, prefix: str, tenant_id: int, query: StatisticsQuery,
+    async_client_factory: Any,
+    prefix: str,
+    tenant_id: int,
+    query: StatisticsQuery,
     zone: ZoneInfo = SHANGHAI,
 ) -> tuple[list[dict[str, Any]], int]:
     """Run one query through the engine on a fresh asyncio loop (clients are loop-bound)."""

@@ -15,7 +15,9 @@ from tests.strategies import deliveries, event_lists, queries
 
 
 @st.composite
-def batches_of(draw: st.DrawFn, partitions: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+def batches_of(
+    draw: st.DrawFn, partitions: list[list[dict[str, Any]]]
+) -> list[list[dict[str, Any]]]:
     """Interleave partition streams (each kept in order) into poll batches of random size."""
     queues = [list(partition) for partition in partitions if partition]
     batches: list[list[dict[str, Any]]] = []
@@ -34,7 +36,9 @@ def batches_of(draw: st.DrawFn, partitions: list[list[dict[str, Any]]]) -> list[
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[dict[str, Any]]]:
+def scenarios(
+    draw: st.DrawFn,
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[dict[str, Any]]]:
     events = draw(event_lists())
     batches = draw(batches_of(draw(deliveries(events))))
     asked = draw(st.lists(queries(), min_size=1, max_size=6))
@@ -57,8 +61,11 @@ def test_projection_equals_reference_model(
         )
         query = statistics_query(reference_query, per_page=100, order_by=order_by, order=order)
         rows, total = engine_rows(
-            lambda: fakeredis.FakeAsyncRedis(server=server), "prop",
-            reference_query["tenant_id"], query, SHANGHAI,
+            lambda: fakeredis.FakeAsyncRedis(server=server),
+            "prop",
+            reference_query["tenant_id"],
+            query,
+            SHANGHAI,
         )
         assert total == len(expected)
         assert rows == expected, reference_query
