@@ -76,6 +76,8 @@ async def _read_params(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise ParamError("body", f"larger than {MAX_BODY_BYTES} bytes")
+    if request.method == "GET":  # like PHP, a GET body is not read
+        return params_from_body(None, b"", request.url.query.encode())
     return params_from_body(content_type, bytes(body), request.url.query.encode())
 
 
@@ -160,16 +162,18 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Fast
     async def healthz() -> Response:
         return _json(orjson.dumps({"status": "ok"}))
 
-    @app.get("/readyz", summary="Redis answers and a projection is present")
+    @app.get("/readyz", summary="Redis answers and the projection has caught up")
     async def readyz(request: Request) -> Response:
         reader: ProjectionReader = request.app.state.reader
         try:
             await reader.ping()
             layout = await reader.layout()
+            if layout is None:
+                return _json(orjson.dumps({"ready": False, "reason": "no projection yet"}), 503)
+            ready, reason = await reader.readiness(layout)
         except RedisError as exc:
             return _json(orjson.dumps({"ready": False, "reason": f"redis: {exc}"}), 503)
-        if layout is None:
-            return _json(orjson.dumps({"ready": False, "reason": "no projection yet"}), 503)
-        return _json(orjson.dumps({"ready": True, "version": layout.version}))
+        body = {"ready": ready, "reason": reason, "version": layout.version}
+        return _json(orjson.dumps(body), 200 if ready else 503)
 
     return app

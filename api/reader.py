@@ -18,7 +18,7 @@ class ProjectionReader:
 
     async def layout(self) -> Layout | None:
         """The projection the API answers from; None before any projector ran."""
-        raw = await self.client.get(self.control.current_version)
+        raw = await self.client.hget(self.control.key, "current")
         return None if raw is None else Layout(self.prefix, int(raw))
 
     async def tenant(self, layout: Layout | None, tenant_id: int) -> dict[bytes, bytes] | None:
@@ -87,3 +87,13 @@ class ProjectionReader:
 
     async def ping(self) -> Any:
         return await self.client.ping()
+
+    async def readiness(self, layout: Layout) -> tuple[bool, str]:
+        """Ready once every partition of the topic has been caught up with at least once."""
+        marks: dict[bytes, bytes] = await self.client.hgetall(f"{layout.root}:ready")  # type: ignore[assignment]
+        partitions = int(marks.pop(b"partitions", b"0"))
+        if partitions == 0:
+            return False, "the projector has not caught up with the topic yet"
+        if len(marks) < partitions:
+            return False, f"catching up: {len(marks)} of {partitions} partitions done"
+        return True, "caught up"

@@ -23,7 +23,8 @@ MAX_ATTEMPTS = 10
 
 
 class Fenced(Exception):
-    """Another projector instance advanced one of our partitions: our batch was not applied."""
+    """Our version or partition offsets changed under us (another instance, a switch, a flush):
+    the batch was not applied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +34,18 @@ class OffsetMove:
 
 
 class Applier:
-    def __init__(self, store: ProjectorStore, projection: CellProjection, topic: str) -> None:
+    def __init__(
+        self,
+        store: ProjectorStore,
+        projection: CellProjection,
+        topic: str,
+        fence: tuple[str, str] | None = None,
+    ) -> None:
+        """`fence` = (control key, field) that must still name this version for a write to land."""
         self.store = store
         self.projection = projection
         self.topic = topic
+        self.fence = fence
 
     def apply(
         self,
@@ -50,13 +59,16 @@ class Applier:
             snapshot = self.store.snapshot(read_request(events))
             writes = fold_batch(events, snapshot, self.projection)
             fenced_checks = self._add_offsets(writes, offsets_key, offsets or {})
+            if self.fence is not None:
+                writes.expect(*self.fence, str(layout.version).encode())
+                fenced_checks.add(self.fence)
             if dead_letters:
                 writes.hash_count(layout.dead_letters(self.topic), "count", dead_letters)
             failed = self.store.commit(writes)
             if failed is None:
                 return
             if failed in fenced_checks:
-                raise Fenced(f"partition offsets of {self.topic} moved under us")
+                raise Fenced(f"{failed[0]} {failed[1]} changed under us")
             log.info("state changed during batch, retrying (attempt %d)", attempt)
         raise RuntimeError(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
 

@@ -83,13 +83,18 @@ class Layout:
 
 @dataclass(frozen=True, slots=True)
 class ControlLayout:
-    """Keys that outlive projection versions: the version pointer and operator settings."""
+    """Keys that outlive projection versions: the control hash and operator settings."""
 
     prefix: str
 
     @property
-    def current_version(self) -> str:
-        return f"{self.prefix}:current"
+    def key(self) -> str:
+        """Hash: current (version answering), rebuild (version being built), next, progress."""
+        return f"{self.prefix}:control"
+
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.prefix}:rebuild-lock"
 
     @property
     def registered_tenants(self) -> str:

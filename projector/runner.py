@@ -4,6 +4,12 @@ Redis holds the authoritative offsets (written with the state they produced);
 on every partition assignment the consumer seeks to them, so a crash or a
 rebalance at any instant neither loses nor double-counts an event. Offsets are
 also committed to the Kafka group afterwards, for standard lag tooling only.
+
+Every write is fenced on the control hash: the live projector writes only while
+its version is `current`, a rebuild only while its version is `rebuild`. When a
+fence trips (a switch, a flush, a Redis restart) the runner re-reads where it
+stands and resumes from the offsets stored there: from the earliest ones when
+the state is gone, which is the self-healing rebuild.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ from events.schema import Event
 from projector.applier import Applier, Fenced, OffsetMove
 from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
-from projector.layout import Layout
-from projector.store import ProjectorStore
-from projector.versions import ensure_current_layout
+from projector.layout import ControlLayout, Layout
+from projector.store import ProjectorStore, StoreError
+from projector.versions import CURRENT, REBUILD, current_layout, ready_key
 
 log = logging.getLogger(__name__)
+HEALTH_EVERY = 2.0
 
 
 @dataclass(slots=True)
@@ -41,6 +48,7 @@ class RunStats:
     events: int = 0
     dead_letters: int = 0
     started: float = field(default_factory=time.monotonic)
+    done: bool = False
 
 
 class _SeekToApplied(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -52,45 +60,63 @@ class _SeekToApplied(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         for tp in revoked:
             self.runner.expected.pop(tp.partition, None)
+            self.runner.ready_marked.discard(tp.partition)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.runner.seek(list(assigned))
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
-    return {
+def consumer_config(settings: Settings, group: bool = True) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_servers(),
-        "group_id": settings.group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "session_timeout_ms": 6000,
-        "heartbeat_interval_ms": 1000,
         "max_poll_records": settings.batch_max_records,
-        "max_poll_interval_ms": 300_000,
         "request_timeout_ms": 30_000,
     }
+    if group:
+        config |= {
+            "group_id": settings.group_id,
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 1000,
+            "max_poll_interval_ms": 300_000,
+        }
+    return config
 
 
 class ProjectorRunner:
+    """The live projector, or (with `rebuild`) a replay into a version that is not current yet."""
+
     def __init__(
         self,
         settings: Settings,
         client: redis.Redis | None = None,
-        layout: Layout | None = None,
+        rebuild: Layout | None = None,
     ) -> None:
         self.settings = settings
         self.client = client or redis.Redis.from_url(settings.redis())
-        self.layout = layout or ensure_current_layout(self.client, settings.key_prefix)
-        self.store = ProjectorStore(self.client, self.layout)
-        projection = CellProjection(self.layout, LocalCalendar(settings.zone))
-        self.applier = Applier(self.store, projection, settings.topic)
+        self.control = ControlLayout(settings.key_prefix)
+        self.rebuild = rebuild
+        self.fence_field = REBUILD if rebuild is not None else CURRENT
+        self.calendar = LocalCalendar(settings.zone)
         self.expected: dict[int, int | None] = {}
+        self.ready_marked: set[int] = set()
         self.stop_requested = threading.Event()
         self.stats = RunStats()
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
+        self._attach(rebuild or current_layout(self.client, settings.key_prefix))
 
-    # --- Kafka plumbing -----------------------------------------------------------------
+    def _attach(self, layout: Layout) -> None:
+        self.layout = layout
+        self.store = ProjectorStore(self.client, layout)
+        projection = CellProjection(layout, self.calendar)
+        self.applier = Applier(
+            self.store, projection, self.settings.topic, fence=(self.control.key, self.fence_field)
+        )
+        self.ready_marked.clear()
+
+    # --- positions ----------------------------------------------------------------------
 
     def seek(self, partitions: Sequence[TopicPartition]) -> None:
         assert self._consumer is not None
@@ -103,10 +129,76 @@ class ProjectorRunner:
             else:
                 self._consumer.seek(tp, offset)
         log.info(
-            "assigned %s, resuming at %s",
+            "v%d: partitions %s resume at %s",
+            self.layout.version,
             sorted(tp.partition for tp in partitions),
-            {tp.partition: applied.get(tp.partition, 0) for tp in partitions},
+            {tp.partition: applied.get(tp.partition, "earliest") for tp in partitions},
         )
+
+    def _reattach(self, reason: str) -> None:
+        """Re-read which version we write and where it stands, then seek there."""
+        assert self._consumer is not None
+        had_state = any(offset is not None for offset in self.expected.values())
+        if self.rebuild is not None:
+            if self.client.hget(self.control.key, REBUILD) != str(self.rebuild.version).encode():
+                log.warning(
+                    "rebuild v%d is no longer the rebuild (%s): stopping",
+                    self.rebuild.version,
+                    reason,
+                )
+                self.stop_requested.set()
+                return
+            layout = self.rebuild
+        else:
+            layout = current_layout(self.client, self.settings.key_prefix)
+        if layout != self.layout:
+            log.warning(
+                "now writing v%d (was v%d): %s", layout.version, self.layout.version, reason
+            )
+        self._attach(layout)
+        self.store.forget_cache()
+        stored = self.store.applied_offsets(self.settings.topic)
+        if had_state and not stored:
+            log.warning(
+                "projection state for topic %s is missing (Redis flushed or restarted without "
+                "persistence?): rebuilding v%d from the earliest offsets; /readyz reports not "
+                "ready until caught up",
+                self.settings.topic,
+                layout.version,
+            )
+        self.seek(list(self._consumer.assignment()))
+
+    def _state_intact(self) -> bool:
+        """Our version is still the one we write for, and our offsets are still stored."""
+        fenced_on = self.client.hget(self.control.key, self.fence_field)
+        if fenced_on != str(self.layout.version).encode():
+            return False
+        if any(offset is not None for offset in self.expected.values()):
+            return bool(self.client.exists(self.layout.offsets(self.settings.topic)))
+        return True
+
+    def _caught_up(self) -> list[int]:
+        """Assigned partitions whose position has reached the end the broker reports."""
+        assert self._consumer is not None
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return []
+        ends = self._consumer.end_offsets(assigned)
+        return [tp.partition for tp in assigned if self._consumer.position(tp) >= ends.get(tp, 0)]
+
+    def _mark_ready(self) -> None:
+        assert self._consumer is not None
+        done = [p for p in self._caught_up() if p not in self.ready_marked]
+        if not done:
+            return
+        partitions = self._consumer.partitions_for_topic(self.settings.topic) or set()
+        key = ready_key(self.layout)
+        self.client.hset(
+            key, mapping={"partitions": len(partitions), **dict.fromkeys(map(str, done), 1)}
+        )
+        self.ready_marked.update(done)
+
+    # --- the loop -----------------------------------------------------------------------
 
     def _dead_letter(self, poison: list[tuple[Any, Poison]]) -> None:
         if self._producer is None:
@@ -126,8 +218,6 @@ class ProjectorRunner:
                 ],
             )
         self._producer.flush(timeout=30)
-
-    # --- the loop -----------------------------------------------------------------------
 
     def process(self, records: dict[TopicPartition, list[Any]]) -> None:
         """Decode, dead-letter, then apply one poll batch with its offsets."""
@@ -153,11 +243,24 @@ class ProjectorRunner:
         self.stats.batches += 1
         self.stats.events += len(events)
         self.stats.dead_letters += len(poison)
-        assert self._consumer is not None
-        try:
-            self._consumer.commit_async(offsets=commits)
-        except KafkaError as exc:  # the group offset is informational only
-            log.debug("group commit failed: %s", exc)
+        if self.rebuild is None:
+            assert self._consumer is not None
+            try:
+                self._consumer.commit_async(offsets=commits)
+            except KafkaError as exc:  # the group offset is informational only
+                log.debug("group commit failed: %s", exc)
+
+    def _open_consumer(self) -> KafkaConsumer:
+        if self.rebuild is None:
+            consumer = KafkaConsumer(**consumer_config(self.settings))
+            consumer.subscribe([self.settings.topic], listener=_SeekToApplied(self))
+            return consumer
+        consumer = KafkaConsumer(**consumer_config(self.settings, group=False))
+        partitions = consumer.partitions_for_topic(self.settings.topic) or set()
+        consumer.assign([TopicPartition(self.settings.topic, p) for p in sorted(partitions)])
+        self._consumer = consumer
+        self.seek(list(consumer.assignment()))
+        return consumer
 
     def run(
         self,
@@ -165,31 +268,54 @@ class ProjectorRunner:
         idle_exit: float | None = None,
         max_events: int | None = None,
         on_batch: Callable[[RunStats], None] | None = None,
+        on_caught_up: Callable[[], bool] | None = None,
     ) -> RunStats:
-        """Project until stopped; bounded by idle seconds or an event count when given."""
-        self._consumer = KafkaConsumer(**consumer_config(self.settings))
-        self._consumer.subscribe([self.settings.topic], listener=_SeekToApplied(self))
+        """Project until stopped, idle for `idle_exit` s, `max_events` applied, or (rebuild)
+        until `on_caught_up` returns True."""
+        self._consumer = self._open_consumer()
         last_data = time.monotonic()
+        last_check = 0.0
         try:
             while not self.stop_requested.is_set():
-                records = self._consumer.poll(timeout_ms=200)
-                if not records:
+                try:
+                    records = self._consumer.poll(timeout_ms=200)
+                    if records:
+                        last_data = time.monotonic()
+                        self.process(records)
+                        if on_batch is not None:
+                            on_batch(self.stats)
+                        if max_events is not None and self.stats.events >= max_events:
+                            break
+                        continue
                     if not self._consumer.assignment():
                         last_data = time.monotonic()  # idle only counts once we own partitions
-                    elif idle_exit is not None and time.monotonic() - last_data > idle_exit:
+                        continue
+                    now = time.monotonic()
+                    if now - last_check > HEALTH_EVERY:
+                        last_check = now
+                        if not self._state_intact():
+                            self._reattach("control or offsets changed while idle")
+                            continue
+                        if self.rebuild is None:
+                            self._mark_ready()
+                        elif (
+                            on_caught_up is not None
+                            and len(self._caught_up()) == len(self._consumer.assignment())
+                            and on_caught_up()
+                        ):
+                            self.stats.done = True
+                            break
+                    if idle_exit is not None and now - last_data > idle_exit:
                         break
-                    continue
-                last_data = time.monotonic()
-                try:
-                    self.process(records)
                 except Fenced as exc:
-                    log.warning("%s; re-seeking assigned partitions", exc)
-                    self.seek(list(self._consumer.assignment()))
-                    continue
-                if on_batch is not None:
-                    on_batch(self.stats)
-                if max_events is not None and self.stats.events >= max_events:
-                    break
+                    self._reattach(str(exc))
+                except (StoreError, redis.RedisError) as exc:
+                    log.error("Redis: %s; retrying in 1 s", exc)
+                    time.sleep(1)
+                    try:
+                        self._reattach("Redis error")
+                    except (StoreError, redis.RedisError):
+                        continue
         finally:
             self.close()
         return self.stats

@@ -19,14 +19,14 @@ from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
 from projector.layout import Layout
 from projector.store import ProjectorStore
-from projector.versions import ensure_current_layout
+from projector.versions import current_layout
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUERY_KEYS = ("name", "department_id", "industry_id", "source_id", "progress_id", "tag_id")
 
 
 def applier(client: redis.Redis, prefix: str, zone: ZoneInfo = SHANGHAI) -> Applier:
-    layout = ensure_current_layout(client, prefix)
+    layout = current_layout(client, prefix)
     projection = CellProjection(layout, LocalCalendar(zone))
     return Applier(ProjectorStore(client, layout), projection, "customer-events")
 
@@ -84,4 +84,4 @@ def engine_rows(
 
 
 def layout_of(client: redis.Redis, prefix: str) -> Layout:
-    return ensure_current_layout(client, prefix)
+    return current_layout(client, prefix)

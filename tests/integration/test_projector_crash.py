@@ -16,6 +16,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from events.schema import EVENT_ADAPTER, record_key
+from projector.versions import CURRENT, field_version
 from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.messy import messy_events, poison_lines
@@ -48,10 +49,10 @@ def publish(bootstrap: str, topic: str, events: list[dict[str, Any]], poison: li
 
 
 def applied(client: redis.Redis, prefix: str, topic: str) -> int:
-    version = client.get(f"{prefix}:current")
+    version = field_version(client, prefix, CURRENT)
     if version is None:
         return 0
-    offsets = client.hgetall(f"{prefix}:v{int(version)}:offsets:{topic}")
+    offsets = client.hgetall(f"{prefix}:v{version}:offsets:{topic}")
     return sum(int(value) for value in offsets.values())
 
 
@@ -131,7 +132,7 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(
             assert total == len(expected)
             assert rows == expected[:100], reference_query
 
-    version = int(redis_client.get(f"{key_prefix}:current") or 0)
+    version = field_version(redis_client, key_prefix, CURRENT)
     counted = redis_client.hget(f"{key_prefix}:v{version}:dlq:{topic}", "count")
     assert int(counted or 0) == len(poison)
     letters = dead_letter_records(kafka_bootstrap, topic)
