@@ -186,6 +186,26 @@ class ProjectorRunner:
         ends = self._consumer.end_offsets(assigned)
         return [tp.partition for tp in assigned if self._consumer.position(tp) >= ends.get(tp, 0)]
 
+    def partitions(self) -> list[int]:
+        assert self._consumer is not None
+        return sorted(self._consumer.partitions_for_topic(self.settings.topic) or set())
+
+    def _all_caught_up(self) -> bool:
+        assert self._consumer is not None
+        return len(self._caught_up()) == len(self._consumer.assignment())
+
+    def progress(self) -> tuple[int, int]:
+        """(records consumed, records in the topic) over the assigned partitions."""
+        assert self._consumer is not None
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0, 0
+        begins = self._consumer.beginning_offsets(assigned)
+        ends = self._consumer.end_offsets(assigned)
+        done = sum(max(0, self._consumer.position(tp) - begins[tp]) for tp in assigned)
+        total = sum(max(0, ends[tp] - begins[tp]) for tp in assigned)
+        return done, max(done, total)
+
     def _mark_ready(self) -> None:
         assert self._consumer is not None
         done = [p for p in self._caught_up() if p not in self.ready_marked]
@@ -279,33 +299,28 @@ class ProjectorRunner:
             while not self.stop_requested.is_set():
                 try:
                     records = self._consumer.poll(timeout_ms=200)
+                    now = time.monotonic()
                     if records:
-                        last_data = time.monotonic()
+                        last_data = now
                         self.process(records)
                         if on_batch is not None:
                             on_batch(self.stats)
                         if max_events is not None and self.stats.events >= max_events:
                             break
+                    elif not self._consumer.assignment():
+                        last_data = now  # idle only counts once we own partitions
                         continue
-                    if not self._consumer.assignment():
-                        last_data = time.monotonic()  # idle only counts once we own partitions
-                        continue
-                    now = time.monotonic()
                     if now - last_check > HEALTH_EVERY:
                         last_check = now
-                        if not self._state_intact():
+                        if not records and not self._state_intact():
                             self._reattach("control or offsets changed while idle")
                             continue
                         if self.rebuild is None:
                             self._mark_ready()
-                        elif (
-                            on_caught_up is not None
-                            and len(self._caught_up()) == len(self._consumer.assignment())
-                            and on_caught_up()
-                        ):
+                        elif on_caught_up is not None and self._all_caught_up() and on_caught_up():
                             self.stats.done = True
                             break
-                    if idle_exit is not None and now - last_data > idle_exit:
+                    if not records and idle_exit is not None and now - last_data > idle_exit:
                         break
                 except Fenced as exc:
                     self._reattach(str(exc))

@@ -1,0 +1,280 @@
+"""Replay: zero-downtime rebuild, self-healing after lost state, interrupted rebuilds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+from kafka import KafkaProducer
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from custstats.servers import EmbeddedRedis
+from custstats.settings import Settings
+from events.schema import EVENT_ADAPTER, record_key
+from projector.versions import CURRENT, REBUILD, field_version, stored_versions
+from tests.conftest import EnvFactory, TopicFactory
+from tests.harness import SHANGHAI, engine_rows, statistics_query
+from tests.messy import messy_events
+from tests.reference import reference_rows, reference_sorted
+
+pytestmark = pytest.mark.e2e
+Position = tuple[int, int]
+QUERIES: list[dict[str, Any]] = [
+    {"tenant_id": 1},
+    {"tenant_id": 2, "industry_id": 1},
+    {"tenant_id": 3, "industry_id": 2, "tag_id": 1},
+]
+
+
+class Log:
+    """Events published so far with their (partition, offset), to know what 'applied' covers."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+        self.placed: list[tuple[Position, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        futures = [
+            (
+                self.producer.send(
+                    self.topic,
+                    key=record_key(EVENT_ADAPTER.validate_python(event)),
+                    value=orjson.dumps(event),
+                ),
+                event,
+            )
+            for event in events
+        ]
+        self.producer.flush()
+        with self.lock:
+            for future, event in futures:
+                meta = future.get(timeout=10)
+                self.placed.append(((meta.partition, meta.offset), event))
+
+    def applied_events(self, offsets: dict[int, int]) -> list[dict[str, Any]]:
+        with self.lock:
+            return [event for (p, o), event in self.placed if o < offsets.get(p, 0)]
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def start(env: dict[str, str], log: Path, *command: str) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "custstats.cli", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+
+
+def applied(client: redis.Redis, prefix: str, topic: str) -> tuple[int | None, dict[int, int]]:
+    version = field_version(client, prefix, CURRENT)
+    if version is None:
+        return None, {}
+    raw = client.hgetall(f"{prefix}:v{version}:offsets:{topic}")
+    return version, {int(p): int(o) for p, o in raw.items()}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def consistent_check(
+    client: redis.Redis, url: str, prefix: str, topic: str, log: Log, query: dict[str, Any]
+) -> bool:
+    """Query between two identical reads of (version, offsets); compare with the reference
+    over exactly the events those offsets cover. False when a write raced the query."""
+    before = applied(client, prefix, topic)
+    rows, _ = engine_rows(
+        lambda: aioredis.Redis.from_url(url),
+        prefix,
+        query["tenant_id"],
+        statistics_query(query, per_page=100),
+    )
+    if applied(client, prefix, topic) != before:
+        return False
+    expected = reference_sorted(
+        reference_rows(log.applied_events(before[1]), zone=SHANGHAI, **query).values(),
+        "customer_count",
+        "desc",
+    )
+    assert rows == expected, (before, query)
+    return True
+
+
+def all_answers_exact(client: redis.Redis, url: str, prefix: str, topic: str, log: Log) -> None:
+    for query in QUERIES:
+        wait_for(
+            lambda query=query: consistent_check(client, url, prefix, topic, log, query),  # type: ignore[misc]
+            30,
+            "a query without a concurrent write",
+        )
+
+
+def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+    settings_env: EnvFactory,
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    topic = make_topic(4)
+    events = messy_events(21, 9000)
+    log = Log(kafka_bootstrap, topic)
+    log.publish(events[:6000])
+    env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
+    live = start(env, tmp_path / "live.log", "projector")
+    try:
+        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000, 60,
+                 "the live projector")
+        old_version = applied(redis_client, key_prefix, topic)[0]
+
+        def ingest() -> None:
+            for start_at in range(6000, 9000, 150):
+                log.publish(events[start_at : start_at + 150])
+                time.sleep(0.1)
+
+        feeder = threading.Thread(target=ingest)
+        feeder.start()
+        rebuild = start(env, tmp_path / "rebuild.log", "rebuild")
+        checks = 0
+        while rebuild.poll() is None:
+            if consistent_check(redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]):
+                checks += 1
+        assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
+        assert checks >= 3
+        feeder.join()
+        new_version = applied(redis_client, key_prefix, topic)[0]
+        assert new_version is not None and new_version != old_version
+        assert field_version(redis_client, key_prefix, REBUILD) is None
+        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 9000, 60,
+                 "the live projector to follow the switch")
+        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
+        assert stored_versions(redis_client, key_prefix) == {new_version}
+        assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{old_version}:*"))
+    finally:
+        live.terminate()
+        live.wait(timeout=30)
+        log.close()
+
+
+def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+    settings_env: EnvFactory,
+    private_redis: EmbeddedRedis,
+    tmp_path: Path,
+) -> None:
+    topic = make_topic(4)
+    prefix = "heal"
+    log = Log(kafka_bootstrap, topic)
+    log.publish(messy_events(8, 5000))
+    env = settings_env(topic) | {
+        "CUSTSTATS_REDIS_URL": private_redis.url,
+        "CUSTSTATS_KEY_PREFIX": prefix,
+    }
+    client = redis.Redis.from_url(private_redis.url)
+    app = create_app(Settings(redis_url=private_redis.url, key_prefix=prefix))
+    projector = start(env, tmp_path / "projector.log", "projector")
+    try:
+        with TestClient(app) as http:
+            wait_for(lambda: http.get("/readyz").status_code == 200, 60, "ready")
+            all_answers_exact(client, private_redis.url, prefix, topic, log)
+            for loss in ("flushdb", "restart"):
+                if loss == "flushdb":
+                    client.flushdb()
+                else:
+                    private_redis.restart()
+                assert http.get("/readyz").status_code == 503
+                wait_for(lambda: http.get("/readyz").status_code == 200, 60, f"ready after {loss}")
+                all_answers_exact(client, private_redis.url, prefix, topic, log)
+        assert "rebuilding" in (tmp_path / "projector.log").read_text()
+    finally:
+        projector.terminate()
+        projector.wait(timeout=30)
+        log.close()
+        client.close()
+
+
+def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+    settings_env: EnvFactory,
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    topic = make_topic(4)
+    log = Log(kafka_bootstrap, topic)
+    log.publish(messy_events(5, 12_000))
+    env = settings_env(topic)
+    live = start(env, tmp_path / "live.log", "projector")
+    try:
+        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 12_000, 60,
+                 "the live projector")
+        slow = env | {"CUSTSTATS_BATCH_MAX_RECORDS": "50"}
+        first = start(slow, tmp_path / "rebuild1.log", "rebuild")
+
+        def rebuild_progress() -> int:
+            version = field_version(redis_client, key_prefix, REBUILD)
+            if version is None:
+                return 0
+            raw = redis_client.hgetall(f"{key_prefix}:v{version}:offsets:{topic}")
+            return sum(int(offset) for offset in raw.values())
+
+        wait_for(lambda: rebuild_progress() > 2000, 60, "rebuild progress")
+        second = subprocess.run(
+            [sys.executable, "-m", "custstats.cli", "rebuild"], env=env, capture_output=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert b"another rebuild is running" in second.stderr
+        first.kill()
+        first.wait()
+        interrupted_at = rebuild_progress()
+        assert 0 < interrupted_at < 12_000
+
+        def resumed() -> bool:
+            result = subprocess.run(
+                [sys.executable, "-m", "custstats.cli", "rebuild"], env=env,
+                capture_output=True, timeout=120,
+            )
+            if result.returncode == 1 and b"another rebuild is running" in result.stderr:
+                return False
+            assert result.returncode == 0, result.stderr.decode()
+            assert b"resuming" in result.stderr
+            return True
+
+        wait_for(resumed, 60, "the lease of the killed rebuild to run out")
+        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
+        current = field_version(redis_client, key_prefix, CURRENT)
+        assert stored_versions(redis_client, key_prefix) == {current}
+        strays = [
+            key for key in redis_client.scan_iter(match=f"{key_prefix}:v*")
+            if not key.startswith(f"{key_prefix}:v{current}:".encode())
+        ]
+        assert strays == []
+    finally:
+        live.terminate()
+        live.wait(timeout=30)
+        log.close()
