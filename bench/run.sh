@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: bash bench/run.sh [S0|S1|all]   (default S0)
+#   S0  — 200k events, a quick run (a few minutes)
+#   S1  — 5.2M events: one big tenant + 200 small ones (the target scale; an hour or more)
+#   all — S0, S1/4 and S1, for the cost-growth table
+# Installs what it needs (wrk from Debian, the `bench` extra from PyPI), runs on private
+# servers (Tansu, two Valkeys; MariaDB at 127.0.0.1:3306 as root for the legacy baseline),
+# and writes bench/results/<scale>.json and BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+target="${1:-S0}"
+case "$target" in S0|S1|S1q|all) ;; *) echo "usage: bash bench/run.sh [S0|S1|all]" >&2; exit 2;; esac
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q -e '.[bench]'
+if ! .venv/bin/python - <<'PY'
+import pymysql
+pymysql.connect(host="127.0.0.1", port=3306, user="root", password="").close()
+PY
+then
+  echo "MariaDB is not reachable at 127.0.0.1:3306 as root: the legacy baseline needs it" >&2
+  exit 2
+fi
+
+run() {
+  case "$1" in
+    # S0 stays under 5 minutes: 2 projector runs, one pass of 1,000 requests per class
+    S0)  .venv/bin/python -m bench.suite S0 --repeats 2 --legacy-per-class 50 --legacy-budget 5 ;;
+    S1q) .venv/bin/python -m bench.suite S1q --repeats 1 --legacy-per-class 50 --legacy-budget 30 ;;
+    S1)  .venv/bin/python -m bench.suite S1 --repeats 1 --legacy-per-class 30 --legacy-budget 60 ;;
+  esac
+}
+if [ "$target" = all ]; then
+  for scale in S0 S1q S1; do run "$scale"; done
+else
+  run "$target"
+fi
+.venv/bin/python -m bench.report
