@@ -30,7 +30,7 @@ from api.envelope import (
 )
 from api.openapi import STATISTICS_OPENAPI
 from api.params import MAX_BODY_BYTES, ParamError, nest_pairs, params_from_body, parse_query
-from api.reader import ProjectionReader
+from api.reader import ProjectionReader, ProjectionUnreadable
 from api.statistics import StatisticsEngine
 from custstats.settings import Settings
 from projector.calendar import LocalCalendar
@@ -152,6 +152,8 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Fast
                 ),
                 503,
             )
+        except ProjectionUnreadable as exc:
+            return _json(orjson.dumps({"result": 0, "msg": f"service: {exc}", "data": []}), 503)
         return _json(
             success_body(
                 paginator(rows, total=total, page=query.page, per_page=query.per_page, path=path)
@@ -173,6 +175,8 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Fast
             ready, reason = await reader.readiness(layout)
         except RedisError as exc:
             return _json(orjson.dumps({"ready": False, "reason": f"redis: {exc}"}), 503)
+        except ProjectionUnreadable as exc:
+            return _json(orjson.dumps({"ready": False, "reason": str(exc)}), 503)
         body = {"ready": ready, "reason": reason, "version": layout.version}
         return _json(orjson.dumps(body), 200 if ready else 503)
 

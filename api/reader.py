@@ -8,6 +8,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from projector.layout import ControlLayout, Layout
+from projector.versions import PROJECTION_FORMAT, format_key
+
+
+class ProjectionUnreadable(Exception):
+    """The current projection was written in a format this code does not read."""
 
 
 class ProjectionReader:
@@ -15,11 +20,26 @@ class ProjectionReader:
         self.client = client
         self.control = ControlLayout(prefix)
         self.prefix = prefix
+        self._formats: dict[int, int] = {}
 
     async def layout(self) -> Layout | None:
         """The projection the API answers from; None before any projector ran."""
         raw = await self.client.hget(self.control.key, "current")
-        return None if raw is None else Layout(self.prefix, int(raw))
+        if raw is None:
+            return None
+        layout = Layout(self.prefix, int(raw))
+        written = self._formats.get(layout.version)
+        if written is None:
+            stored = await self.client.get(format_key(layout))
+            if stored is None:
+                return layout
+            written = self._formats[layout.version] = int(stored)
+        if written != PROJECTION_FORMAT:
+            raise ProjectionUnreadable(
+                f"projection v{layout.version} has format {written}, this API reads "
+                f"{PROJECTION_FORMAT}: a projector is rebuilding it"
+            )
+        return layout
 
     async def tenant(self, layout: Layout | None, tenant_id: int) -> dict[bytes, bytes] | None:
         """Operator config of a known tenant ({} when none is set); None when unknown."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
+import redis
+
+from custstats.rebuild import rebuild
 from custstats.settings import Settings
 from projector.runner import ProjectorRunner
 from projector.store import StoreError
+from projector.versions import FormatMismatch
 
 log = logging.getLogger("custstats.projector")
 
@@ -25,8 +29,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         runner = ProjectorRunner(settings)
-    except StoreError as exc:
-        log.error("%s", exc)
+    except FormatMismatch as exc:
+        log.warning("%s: rebuilding into a new version before projecting live", exc)
+        code = rebuild(settings, redis.Redis.from_url(settings.redis()))
+        if code != 0:
+            return code
+        runner = ProjectorRunner(settings)
+    except (StoreError, redis.RedisError) as exc:
+        log.error("Redis: %s", exc)
         return 2
     runner.install_signal_handlers()
     log.info("projecting %s into %s (%s)", settings.topic, runner.layout.root, settings.redis())

@@ -134,14 +134,19 @@ class Progress:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    prefix = settings.key_prefix
     client = redis.Redis.from_url(settings.redis())
-    control = ControlLayout(prefix)
     try:
         client.ping()
     except redis.RedisError as exc:
         print(f"custstats rebuild: Redis unreachable: {exc}", file=sys.stderr)
         return 2
+    return rebuild(settings, client, keep_old=args.keep_old)
+
+
+def rebuild(settings: Settings, client: redis.Redis, *, keep_old: bool = False) -> int:
+    """Replay into a new (or the interrupted) version and make it current; 0 when switched."""
+    prefix = settings.key_prefix
+    control = ControlLayout(prefix)
     lock = RebuildLock(client, control.rebuild_lock)
     holder = lock.acquire()
     if holder is not None:
@@ -190,7 +195,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("v%d is current now (%d events replayed)", target.version, stats.events)
         client.hdel(control.key, "rebuild_done", "rebuild_total", "rebuild_started")
         for old in switched_from:
-            if args.keep_old:
+            if keep_old:
                 log.info("keeping v%d as asked", old)
                 continue
             removed = delete_version(client, Layout(prefix, old))

@@ -144,8 +144,11 @@ def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
     env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
     live = start(env, tmp_path / "live.log", "projector")
     try:
-        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000, 60,
-                 "the live projector")
+        wait_for(
+            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000,
+            60,
+            "the live projector",
+        )
         old_version = applied(redis_client, key_prefix, topic)[0]
 
         def ingest() -> None:
@@ -158,7 +161,9 @@ def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
         rebuild = start(env, tmp_path / "rebuild.log", "rebuild")
         checks = 0
         while rebuild.poll() is None:
-            if consistent_check(redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]):
+            if consistent_check(
+                redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]
+            ):
                 checks += 1
         assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
         assert checks >= 3
@@ -166,8 +171,11 @@ def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
         new_version = applied(redis_client, key_prefix, topic)[0]
         assert new_version is not None and new_version != old_version
         assert field_version(redis_client, key_prefix, REBUILD) is None
-        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 9000, 60,
-                 "the live projector to follow the switch")
+        wait_for(
+            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 9000,
+            60,
+            "the live projector to follow the switch",
+        )
         all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
         assert stored_versions(redis_client, key_prefix) == {new_version}
         assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{old_version}:*"))
@@ -230,8 +238,11 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
     env = settings_env(topic)
     live = start(env, tmp_path / "live.log", "projector")
     try:
-        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 12_000, 60,
-                 "the live projector")
+        wait_for(
+            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 12_000,
+            60,
+            "the live projector",
+        )
         slow = env | {"CUSTSTATS_BATCH_MAX_RECORDS": "50"}
         first = start(slow, tmp_path / "rebuild1.log", "rebuild")
 
@@ -244,7 +255,9 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
 
         wait_for(lambda: rebuild_progress() > 2000, 60, "rebuild progress")
         second = subprocess.run(
-            [sys.executable, "-m", "custstats.cli", "rebuild"], env=env, capture_output=True,
+            [sys.executable, "-m", "custstats.cli", "rebuild"],
+            env=env,
+            capture_output=True,
             timeout=60,
         )
         assert second.returncode == 1
@@ -256,8 +269,10 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
 
         def resumed() -> bool:
             result = subprocess.run(
-                [sys.executable, "-m", "custstats.cli", "rebuild"], env=env,
-                capture_output=True, timeout=120,
+                [sys.executable, "-m", "custstats.cli", "rebuild"],
+                env=env,
+                capture_output=True,
+                timeout=120,
             )
             if result.returncode == 1 and b"another rebuild is running" in result.stderr:
                 return False
@@ -270,7 +285,8 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
         current = field_version(redis_client, key_prefix, CURRENT)
         assert stored_versions(redis_client, key_prefix) == {current}
         strays = [
-            key for key in redis_client.scan_iter(match=f"{key_prefix}:v*")
+            key
+            for key in redis_client.scan_iter(match=f"{key_prefix}:v*")
             if not key.startswith(f"{key_prefix}:v{current}:".encode())
         ]
         assert strays == []
@@ -278,3 +294,33 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
         live.terminate()
         live.wait(timeout=30)
         log.close()
+
+
+def test_projector_meeting_an_older_format_rebuilds_into_a_new_version(
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+    settings_env: EnvFactory,
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    topic = make_topic(2)
+    log = Log(kafka_bootstrap, topic)
+    log.publish(messy_events(13, 3000))
+    env = settings_env(topic)
+    first = start(env, tmp_path / "first.log", "projector", "--idle-exit", "3")
+    assert first.wait(timeout=90) == 0
+    old = field_version(redis_client, key_prefix, CURRENT)
+    redis_client.set(f"{key_prefix}:v{old}:format", 0)  # as if written by older code
+    with TestClient(create_app(Settings(redis_url=redis_url, key_prefix=key_prefix))) as http:
+        answer = http.post("/business/1/plugin/CustomerManage/getStatisticsList", json={})
+        assert answer.status_code == 503
+        assert "format" in answer.json()["msg"]
+    upgraded = start(env, tmp_path / "upgraded.log", "projector", "--idle-exit", "3")
+    assert upgraded.wait(timeout=120) == 0, (tmp_path / "upgraded.log").read_text()
+    new = field_version(redis_client, key_prefix, CURRENT)
+    assert new is not None and new != old
+    assert stored_versions(redis_client, key_prefix) == {new}
+    all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
+    log.close()
