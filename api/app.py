@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from redis.exceptions import RedisError
 
@@ -28,7 +29,7 @@ from api.envelope import (
     statistics_path,
     success_body,
 )
-from api.openapi import STATISTICS_OPENAPI
+from api.openapi import STATISTICS_OPENAPI, SUCCESS_EXAMPLE
 from api.params import MAX_BODY_BYTES, ParamError, nest_pairs, params_from_body, parse_query
 from api.reader import ProjectionReader, ProjectionUnreadable
 from api.statistics import StatisticsEngine
@@ -37,6 +38,7 @@ from projector.calendar import LocalCalendar
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+STATISTICS_ROUTE = "/business/{tenant_id}/plugin/CustomerManage/getStatisticsList"
 
 
 def api_key_digest(key: str) -> str:
@@ -102,17 +104,11 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Fast
         lifespan=lifespan,
     )
 
-    @app.api_route(
-        "/business/{tenant_id}/plugin/CustomerManage/getStatisticsList",
-        methods=["GET", "POST"],
-        openapi_extra=STATISTICS_OPENAPI,
-        summary="Customer statistics per employee (Laravel paginator envelope)",
-        response_class=Response,
-    )
     async def statistics(request: Request, tenant_id: str) -> Response:
         reader: ProjectionReader = request.app.state.reader
         engine: StatisticsEngine = request.app.state.engine
-        if not tenant_id.isdigit() or int(tenant_id) <= 0 or len(tenant_id) > 18:
+        valid = tenant_id.isascii() and tenant_id.isdigit() and len(tenant_id) <= 18
+        if not valid or int(tenant_id) <= 0:
             return _json(invalid_appid_body())
         tenant = int(tenant_id)
         try:
@@ -159,6 +155,34 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Fast
                 paginator(rows, total=total, page=query.page, per_page=query.per_page, path=path)
             )
         )
+
+    for method in ("POST", "GET"):
+        app.add_api_route(
+            STATISTICS_ROUTE,
+            statistics,
+            methods=[method],
+            openapi_extra=STATISTICS_OPENAPI,
+            operation_id=f"getStatisticsList{method.title()}",
+            summary="Customer statistics per employee (Laravel paginator envelope)",
+            response_class=Response,
+        )
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI drops None from examples; put the documented answer back as it is sent."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for operation in schema["paths"][STATISTICS_ROUTE].values():
+                content = operation["responses"]["200"]["content"]["application/json"]
+                content["examples"]["ok"]["value"] = SUCCESS_EXAMPLE
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> Response:

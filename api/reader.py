@@ -54,7 +54,7 @@ class ProjectionReader:
         known = bool(replies[1]) or (layout is not None and bool(replies[2]))
         if not known:
             return None
-        if layout is not None and b"opportunity" not in config:
+        if layout is not None:
             seen = replies[3].get(b"opportunity") == b"1"
             config = {**config, b"opportunity_seen": b"1" if seen else b"0"}
         return config

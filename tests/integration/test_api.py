@@ -504,19 +504,12 @@ def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
     assert page_of(post_json(api, 26, {}))["data"][0]["opportunity_count"] == 1
 
 
-AUTO_BUG = (
-    "bug: api/reader.py ProjectionReader.tenant() computes opportunity_seen only when the config "
-    "has no 'opportunity' field, so an explicit 'auto' turns the plugin off even for a tenant "
-    "with opportunities"
-)
-
-
 @pytest.mark.parametrize(
     ("tenant", "mode", "shown"),
     [
         (25, "off", False),
         (25, "on", True),
-        pytest.param(25, "auto", True, marks=pytest.mark.xfail(strict=True, reason=AUTO_BUG)),
+        (25, "auto", True),
         (26, "on", True),
         (26, "off", False),
         (26, "auto", False),
@@ -541,15 +534,6 @@ def test_operator_override_of_the_opportunity_plugin(
 # --- tenants and API keys --------------------------------------------------------------------
 
 
-SUPERSCRIPT_BUG = (
-    "bug: api/app.py statistics(): '²'.isdigit() is True but int('²') raises: HTTP 500"
-)
-FULLWIDTH_BUG = (
-    "bug: api/app.py statistics(): fullwidth '２５' passes isdigit() and int() reads it as 25, "
-    "so /business/２５/ answers with tenant 25's data instead of invalid appid"
-)
-
-
 @pytest.mark.parametrize(
     "tenant",
     [
@@ -563,8 +547,8 @@ FULLWIDTH_BUG = (
         "0x19",
         "25.0",
         "%2025",
-        pytest.param("²", marks=pytest.mark.xfail(strict=True, reason=SUPERSCRIPT_BUG)),
-        pytest.param("２５", marks=pytest.mark.xfail(strict=True, reason=FULLWIDTH_BUG)),
+        "²",
+        "２５",
     ],
 )
 def test_unknown_or_malformed_tenant_is_invalid_appid(
@@ -900,12 +884,6 @@ def test_openapi_documents_the_endpoint(api: TestClient) -> None:
     assert examples["unknown tenant"]["value"] == INVALID_APPID
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: api/openapi.py SUCCESS_EXAMPLE goes through FastAPI's exclude_none, so the "
-    "documented example lacks prev_page_url, userid and avatar_mediaid, which every real "
-    "answer carries as null",
-)
 def test_openapi_success_example_shows_every_key_nulls_included(api: TestClient) -> None:
     post = openapi(api)["paths"][ENDPOINT.format("{tenant_id}")]["post"]
     example = post["responses"]["200"]["content"]["application/json"]["examples"]["ok"]["value"]
@@ -913,12 +891,6 @@ def test_openapi_success_example_shows_every_key_nulls_included(api: TestClient)
     assert list(example["data"]["data"][0]) == ROW_KEYS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: api/app.py registers GET and POST with one api_route, so both operations get "
-    "the same operationId (FastAPI warns 'Duplicate Operation ID'; under pytest's "
-    "warnings-as-errors /openapi.json is a 500); client generators reject the document",
-)
 def test_openapi_operation_ids_are_unique(api: TestClient) -> None:
     operations = openapi(api)["paths"][ENDPOINT.format("{tenant_id}")]
     ids = [operation["operationId"] for operation in operations.values()]
