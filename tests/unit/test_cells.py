@@ -1,0 +1,194 @@
+"""Cells: how a batch's writes merge, and which counters and maxima one fact touches."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import pytest
+
+from projector.calendar import LocalCalendar
+from projector.cells import BatchWrites, CellProjection
+from projector.facts import ALL, KINDS, Fact, Kind
+from projector.layout import Layout
+from projector.store import encode_writes
+from tests.contract import NOON
+from tests.strategies import SHANGHAI
+
+LAYOUT = Layout("p", 1)
+CALENDAR = LocalCalendar(SHANGHAI)
+TENANT = 1
+INDEX = {10: 0, 25: 1, 3: 2}
+"""Employee 3 sits third in every counter blob."""
+DAY = LocalCalendar.day_of(date(2023, 3, 1))
+MONTH = 2023 * 12 + 2
+META = LAYOUT.meta(TENANT)
+
+
+# --- merging ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("deltas", "total"),
+    [([1], 1), ([2, 3], 5), ([1, -1], 0), ([-1, -1, 5], 3)],
+    ids=["one", "add-up", "cancel", "signed"],
+)
+def test_increments_of_one_cell_add_up(deltas: list[int], total: int) -> None:
+    writes = BatchWrites()
+    for delta in deltas:
+        writes.count("k", 7, delta)
+        writes.hash_count("h", "f", delta)
+    assert writes.counters == {("k", 7): total}
+    assert writes.hash_counters == {("h", "f"): total}
+
+
+def test_a_cancelled_increment_is_not_sent_to_the_store() -> None:
+    writes = BatchWrites()
+    writes.count("k", 7, 1)
+    writes.count("k", 7, -1)
+    writes.hash_count("h", "f", 2)
+    writes.hash_count("h", "f", -2)
+    assert encode_writes(writes) == [0]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations([5, 9, 7])), ids=str)
+def test_latest_keeps_the_maximum_and_min_max_keep_the_extremes(order: tuple[int, ...]) -> None:
+    writes = BatchWrites()
+    for second in order:
+        writes.latest("x", 1, second)
+        writes.hash_min("meta", "first_day", second)
+        writes.hash_max("meta", "last_day", second)
+    assert writes.maxima == {("x", 1): 9}
+    assert writes.hash_minima == {("meta", "first_day"): 5}
+    assert writes.hash_maxima == {("meta", "last_day"): 9}
+
+
+@pytest.mark.parametrize(
+    ("presence", "final"),
+    [([True], True), ([True, False], False), ([False, True], True), ([True, False, True], True)],
+    ids=["add", "add-remove", "remove-add", "add-remove-add"],
+)
+def test_the_last_membership_change_wins(presence: list[bool], final: bool) -> None:
+    writes = BatchWrites()
+    for present in presence:
+        writes.member("set", "42", present)
+    assert writes.members == {("set", "42"): final}
+
+
+def test_a_check_expects_the_first_value_read() -> None:
+    writes = BatchWrites()
+    writes.expect("c", "n", b"3")
+    writes.expect("c", "n", b"4")
+    writes.expect("o", "0", None)
+    assert writes.checks == {("c", "n"): b"3", ("o", "0"): None}
+
+
+def test_len_counts_distinct_cells_not_calls() -> None:
+    writes = BatchWrites()
+    writes.count("k", 1, 1)
+    writes.count("k", 1, 1)
+    writes.latest("x", 0, 5)
+    writes.member("s", "1", True)
+    writes.member("s", "1", False)
+    assert len(writes) == 3
+
+
+# --- which cells a fact touches -----------------------------------------------------------------
+
+
+def slot(employee: int, kind: Kind) -> int:
+    return INDEX[employee] * KINDS + kind
+
+
+def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: bool) -> BatchWrites:
+    """The `*` slice: day, month and total counters; maxima and the tenant's day span if dated."""
+    day = CALENDAR.day(second)
+    month = CALENDAR.month(day)
+    writes = BatchWrites()
+    for key in (
+        LAYOUT.day(TENANT, ALL, day),
+        LAYOUT.month(TENANT, ALL, month),
+        LAYOUT.total(TENANT),
+    ):
+        writes.counters[(key, slot(employee, kind))] = delta
+    if dated:
+        at = INDEX[employee] * 2 + (0 if kind is Kind.ADDED else 1)
+        for key in (
+            LAYOUT.day_max(TENANT, day),
+            LAYOUT.month_max(TENANT, month),
+            LAYOUT.total_max(TENANT),
+        ):
+            writes.maxima[(key, at)] = second + 1
+    if delta > 0:
+        writes.hash_minima[(META, "first_day")] = day
+        writes.hash_maxima[(META, "last_day")] = day
+    return writes
+
+
+def expected_filter(slice_: str, employee: int, kind: Kind, second: int, delta: int) -> BatchWrites:
+    """A filter slice: a per-day hash field and the month counter; never maxima."""
+    day = CALENDAR.day(second)
+    writes = BatchWrites()
+    field = f"{INDEX[employee]}:{int(kind)}"
+    writes.hash_counters[(LAYOUT.day(TENANT, slice_, day), field)] = delta
+    month = CALENDAR.month(day)
+    writes.counters[(LAYOUT.month(TENANT, slice_, month), slot(employee, kind))] = delta
+    return writes
+
+
+FACT_CASES: list[tuple[str, int, Kind, int, int, str, bool]] = [
+    # id, employee, kind, count, sign, slice, whether the latest dates are touched
+    ("added-in-all", 3, Kind.ADDED, 1, 1, ALL, True),
+    ("follow-in-all-uses-the-second-max-slot", 25, Kind.FOLLOW, 1, 1, ALL, True),
+    ("lost-has-no-date", 3, Kind.LOST, 1, 1, ALL, False),
+    ("current-has-no-date", 10, Kind.CURRENT, 1, 1, ALL, False),
+    ("opportunity-has-no-date", 3, Kind.OPPORTUNITY, 1, 1, ALL, False),
+    ("count-of-two", 3, Kind.FOLLOW, 2, 1, ALL, True),
+    ("negative-never-touches-maxima", 3, Kind.ADDED, 1, -1, ALL, False),
+    ("negative-follow-never-touches-maxima", 3, Kind.FOLLOW, 2, -1, ALL, False),
+    ("industry-slice-has-no-maxima", 3, Kind.ADDED, 1, 1, "i5", False),
+    ("tag-slice-negative", 25, Kind.CURRENT, 1, -1, "t7", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("employee", "kind", "count", "sign", "slice_", "dated"),
+    [case[1:] for case in FACT_CASES],
+    ids=[case[0] for case in FACT_CASES],
+)
+def test_the_cells_one_fact_touches(
+    employee: int, kind: Kind, count: int, sign: int, slice_: str, dated: bool
+) -> None:
+    writes = BatchWrites()
+    fact = Fact(employee, kind, NOON)
+    CellProjection(LAYOUT, CALENDAR).facts(writes, TENANT, INDEX, [(fact, count)], [slice_], sign)
+    if slice_ == ALL:
+        assert writes == expected_all(employee, kind, NOON, sign * count, dated=dated)
+    else:
+        assert writes == expected_filter(slice_, employee, kind, NOON, sign * count)
+
+
+@pytest.mark.parametrize(
+    ("instant", "local_day"),
+    [(NOON + 12 * 3600 - 1, date(2023, 3, 1)), (NOON + 12 * 3600, date(2023, 3, 2))],
+    ids=["last-second-of-the-local-day", "local-midnight"],
+)
+def test_a_fact_is_bucketed_on_its_local_day(instant: int, local_day: date) -> None:
+    writes = BatchWrites()
+    CellProjection(LAYOUT, CALENDAR).facts(
+        writes, TENANT, INDEX, [(Fact(3, Kind.FOLLOW, instant), 1)], [ALL, "i1"]
+    )
+    day = LocalCalendar.day_of(local_day)
+    assert (LAYOUT.day(TENANT, ALL, day), slot(3, Kind.FOLLOW)) in writes.counters
+    assert (LAYOUT.day(TENANT, "i1", day), f"2:{int(Kind.FOLLOW)}") in writes.hash_counters
+
+
+def test_several_slices_and_facts_merge_into_one_set_of_writes() -> None:
+    writes = BatchWrites()
+    facts = [(Fact(3, Kind.FOLLOW, NOON), 1), (Fact(3, Kind.FOLLOW, NOON + 60), 1)]
+    CellProjection(LAYOUT, CALENDAR).facts(writes, TENANT, INDEX, facts, [ALL, "i1", "t2"])
+    follow = slot(3, Kind.FOLLOW)
+    assert writes.counters[(LAYOUT.total(TENANT), follow)] == 2
+    assert writes.counters[(LAYOUT.month(TENANT, "t2", MONTH), follow)] == 2
+    assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 2
+    assert writes.maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 61
