@@ -67,12 +67,13 @@ class ProjectionReader:
     async def employees(
         self, layout: Layout, tenant_id: int
     ) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
-        """(employee id -> dense index, employee id -> profile) of a tenant."""
+        """(employee id -> dense index, employee id -> profile) of the tenant's named employees."""
         async with self.client.pipeline(transaction=False) as pipe:
+            pipe.smembers(layout.named_employees(tenant_id))
             pipe.hgetall(layout.employee_index(tenant_id))
             pipe.hgetall(layout.profiles(tenant_id))
-            index, profiles = await pipe.execute()
-        return index, profiles
+            named, index, profiles = await pipe.execute()
+        return {key: index[key] for key in named if key in index}, profiles
 
     async def blobs(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

@@ -87,7 +87,7 @@ def tally_facts(
                 continue
             tally.counts[row, kind] += count
             if kind in (Kind.ADDED, Kind.FOLLOW):
-                slot = 0 if kind is Kind.ADDED else 1
+                slot = 0 if kind == Kind.ADDED else 1
                 tally.latest[row, slot] = max(tally.latest[row, slot], second + 1)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from events.schema import EmployeeUpserted, Event, OpportunityCreated
+from events.schema import CustomerUpdated, EmployeeUpserted, Event, OpportunityCreated
 from projector import customer as customer_fold
 from projector.cells import BatchWrites, CellProjection
 from projector.customer import CustomerState
@@ -46,19 +46,28 @@ def read_request(events: Iterable[Event]) -> ReadRequest:
 
 @dataclass(slots=True)
 class Snapshot:
-    """States as read: raw bytes so that the write can check they are unchanged."""
+    """States as read (raw bytes and write counter, for the write's checks), parsed once."""
 
     customers: dict[TenantCustomer, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
     profiles: dict[TenantEmployee, bytes | None] = field(default_factory=dict)
     index: dict[int, dict[int, int]] = field(default_factory=dict)
+    parsed: dict[TenantCustomer, CustomerState] = field(default_factory=dict)
+
+    def state(self, key: TenantCustomer) -> CustomerState:
+        state = self.parsed.get(key)
+        if state is None:
+            raw = self.customers.get(key, (None, None))[0]
+            state = self.parsed[key] = customer_fold.loads(raw)
+        return state
 
 
 def employees_in_history(snapshot: Snapshot) -> set[TenantEmployee]:
     """Employees a customer's facts name: a move of that customer needs their indexes."""
     named: set[TenantEmployee] = set()
-    for (tenant, _), (raw, _) in snapshot.customers.items():
+    for key, (raw, _) in snapshot.customers.items():
         if raw:
-            named.update((tenant, fact.employee_id) for fact in customer_fold.loads(raw).facts)
+            tenant = key[0]
+            named.update((tenant, fact[0]) for fact in snapshot.state(key).facts)
     return named
 
 
@@ -75,6 +84,7 @@ def fold_batch(
         writes.member(layout.tenants, str(tenant), True)
         meta = layout.meta(tenant)
         if isinstance(event, EmployeeUpserted):
+            writes.member(layout.named_employees(tenant), str(event.employee_id), True)
             key = (tenant, event.employee_id)
             held = profiles.get(key)
             if held is None:
@@ -87,10 +97,11 @@ def fold_batch(
         key = (tenant, event.customer_id)
         state = states.get(key)
         if state is None:
-            state = states[key] = customer_fold.loads(snapshot.customers.get(key, (None, None))[0])
+            state = states[key] = snapshot.state(key)
         change = customer_fold.apply(state, event)
         if change is None:
-            writes.hash_count(meta, "duplicates", 1)
+            stale_update = isinstance(event, CustomerUpdated)
+            writes.hash_count(meta, "events" if stale_update else "duplicates", 1)
             continue
         writes.hash_count(meta, "events", 1)
         changed.add(key)
@@ -98,9 +109,11 @@ def fold_batch(
         member = str(event.customer_id)
         if change.employee_id is not None:
             writes.member(layout.employee_customers(tenant, change.employee_id), member, True)
+            writes.member(layout.named_employees(tenant), str(change.employee_id), True)
         if isinstance(event, OpportunityCreated):
             writes.hash_sets[(meta, "opportunity")] = b"1"
-        projection.facts(writes, tenant, index, change.facts.items(), change.slices_before)
+        if change.facts:
+            projection.facts(writes, tenant, index, change.facts.items(), change.slices_before)
         if change.moved:
             left = change.slices_before - change.slices_after
             joined = change.slices_after - change.slices_before

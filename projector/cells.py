@@ -19,7 +19,7 @@ MAX_SLOTS = 2
 
 
 def max_slot(kind: Kind) -> int:
-    return 0 if kind is Kind.ADDED else 1
+    return 0 if kind == Kind.ADDED else 1
 
 
 @dataclass(slots=True)
@@ -81,6 +81,39 @@ class CellProjection:
     def __init__(self, layout: Layout, calendar: LocalCalendar) -> None:
         self.layout = layout
         self.calendar = calendar
+        self._keys: dict[tuple[int, str, int, int], tuple[str, str, str, str, str, str]] = {}
+
+    def _cell_keys(
+        self, tenant_id: int, slice_: str, day: int
+    ) -> tuple[str, str, str, str, str, str]:
+        """(day, month, total, day max, month max, total max) keys, memoised: the hot path."""
+        cache_key = (tenant_id, slice_, day, self.layout.version)
+        keys = self._keys.get(cache_key)
+        if keys is None:
+            layout = self.layout
+            month = self.calendar.month(day)
+            if slice_ == ALL:
+                keys = (
+                    layout.day(tenant_id, ALL, day),
+                    layout.month(tenant_id, ALL, month),
+                    layout.total(tenant_id),
+                    layout.day_max(tenant_id, day),
+                    layout.month_max(tenant_id, month),
+                    layout.total_max(tenant_id),
+                )
+            else:
+                keys = (
+                    layout.day(tenant_id, slice_, day),
+                    layout.month(tenant_id, slice_, month),
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+            if len(self._keys) > 200_000:
+                self._keys.clear()
+            self._keys[cache_key] = keys
+        return keys
 
     def facts(
         self,
@@ -91,31 +124,34 @@ class CellProjection:
         slices: Iterable[str],
         sign: int = 1,
     ) -> None:
-        layout, calendar = self.layout, self.calendar
         slices = tuple(slices)
-        meta = layout.meta(tenant_id)
+        if not slices:
+            return
+        counters = writes.counters
+        hash_counters = writes.hash_counters
+        meta = self.layout.meta(tenant_id)
+        day_of = self.calendar.day
         for (employee_id, kind, second), count in facts:
             delta = sign * count
             position = index[employee_id]
             slot = position * KINDS + kind
-            day = calendar.day(second)
-            month = calendar.month(day)
+            day = day_of(second)
             dated = delta > 0 and kind in DATED_KINDS
             for slice_ in slices:
+                keys = self._cell_keys(tenant_id, slice_, day)
                 if slice_ == ALL:
-                    writes.count(layout.day(tenant_id, ALL, day), slot, delta)
-                    writes.count(layout.month(tenant_id, ALL, month), slot, delta)
-                    writes.count(layout.total(tenant_id), slot, delta)
+                    for key in keys[:3]:
+                        counters[(key, slot)] = counters.get((key, slot), 0) + delta
                     if dated:
                         max_at = position * MAX_SLOTS + max_slot(kind)
-                        writes.latest(layout.day_max(tenant_id, day), max_at, second + 1)
-                        writes.latest(layout.month_max(tenant_id, month), max_at, second + 1)
-                        writes.latest(layout.total_max(tenant_id), max_at, second + 1)
+                        for key in keys[3:]:
+                            writes.latest(key, max_at, second + 1)
                     if delta > 0:
                         writes.hash_min(meta, "first_day", day)
                         writes.hash_max(meta, "last_day", day)
                 else:
-                    writes.hash_count(
-                        layout.day(tenant_id, slice_, day), f"{position}:{int(kind)}", delta
-                    )
-                    writes.count(layout.month(tenant_id, slice_, month), slot, delta)
+                    field_ = f"{position}:{int(kind)}"
+                    cell = (keys[0], field_)
+                    hash_counters[cell] = hash_counters.get(cell, 0) + delta
+                    cell_ = (keys[1], slot)
+                    counters[cell_] = counters.get(cell_, 0) + delta

@@ -52,7 +52,7 @@ class Relationship:
         """The CURRENT fact when active: counted at the day of the latest add."""
         if self.added is None or (self.lost is not None and self.lost > self.added):
             return None
-        return Fact(employee_id, Kind.CURRENT, self.added[0] // 1_000_000)
+        return (employee_id, Kind.CURRENT, self.added[0] // 1_000_000)  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -61,6 +61,13 @@ class CustomerState:
     relationships: dict[int, Relationship] = field(default_factory=dict)
     facts: dict[Fact, int] = field(default_factory=dict)
     seen: set[int] = field(default_factory=set)
+    slices: frozenset[str] | None = field(default=None, compare=False)
+    """Cache of slices_of(current()); None after an attribute change."""
+
+    def slice_set(self) -> frozenset[str]:
+        if self.slices is None:
+            self.slices = slices_of(self.current())
+        return self.slices
 
     def current(self) -> Attributes:
         values = {name: value for name, (value, _) in self.attributes.items()}
@@ -74,7 +81,10 @@ class CustomerState:
 
 @dataclass(frozen=True, slots=True)
 class CustomerChange:
-    """What one event did: fact changes counted in `slices_before`, then a move of all facts."""
+    """What one event did: fact changes counted in `slices_before`, then a move of all facts.
+
+    A change with no facts and no move still means the state changed (a newer attribute
+    version with the same value) and must be stored."""
 
     facts: FactDelta
     slices_before: frozenset[str]
@@ -90,13 +100,19 @@ def _latest(current: Version | None, candidate: Version) -> Version:
     return candidate if current is None or candidate > current else current
 
 
-def _merge_attributes(state: CustomerState, carried: dict[str, Any], version: Version) -> None:
+def _merge_attributes(state: CustomerState, carried: dict[str, Any], version: Version) -> bool:
+    """Last writer wins per attribute; True when anything held changed (value or version)."""
+    changed = False
     for name, value in carried.items():
         held = state.attributes.get(name)
         if held is None or version > held[1]:
             if name == "tag_ids":
                 value = tuple(sorted(set(value)))
             state.attributes[name] = (value, version)
+            changed = True
+    if changed:
+        state.slices = None
+    return changed
 
 
 def _set_relationship(
@@ -132,29 +148,25 @@ _COUNTED: dict[type, Kind] = {
 def apply(state: CustomerState, event: CustomerEvent) -> CustomerChange | None:
     """Fold one event into `state` (mutated); None when it changes nothing (a re-delivery)."""
     version: Version = (event.occurred_at, event.event_id)
-    delta: FactDelta = {}
-    before = slices_of(state.current())
-    employee_id: int | None = None
+    before = state.slice_set()
     if isinstance(event, CustomerUpdated):
-        _merge_attributes(state, event.changes(), version)
-    else:
-        digest = event_digest(event.event_id)
-        if digest in state.seen:
+        if not _merge_attributes(state, event.changes(), version):
             return None
-        state.seen.add(digest)
-        employee_id = event.employee_id
-        kind = _COUNTED[type(event)]
-        add_into(delta, [(Fact(employee_id, kind, event.occurred_at // 1_000_000), 1)])
-        if isinstance(event, CustomerAdded):
-            _set_relationship(state, employee_id, delta, added=version)
-            _merge_attributes(state, {name: getattr(event, name) for name in ATTRIBUTES}, version)
-        elif isinstance(event, CustomerLost):
-            _set_relationship(state, employee_id, delta, lost=version)
-    add_into(state.facts, delta.items())
-    after = slices_of(state.current())
-    if not delta and before == after:
+        return CustomerChange({}, before, state.slice_set(), None)
+    digest = event_digest(event.event_id)
+    if digest in state.seen:
         return None
-    return CustomerChange(delta, before, after, employee_id)
+    state.seen.add(digest)
+    employee_id = event.employee_id
+    kind = _COUNTED[type(event)]
+    delta: FactDelta = {(employee_id, kind, event.occurred_at // 1_000_000): 1}  # type: ignore[dict-item]
+    if isinstance(event, CustomerAdded):
+        _set_relationship(state, employee_id, delta, added=version)
+        _merge_attributes(state, {name: getattr(event, name) for name in ATTRIBUTES}, version)
+    elif isinstance(event, CustomerLost):
+        _set_relationship(state, employee_id, delta, lost=version)
+    add_into(state.facts, delta.items())
+    return CustomerChange(delta, before, state.slice_set(), employee_id)
 
 
 # --- persisted form -------------------------------------------------------------------------
@@ -197,7 +209,6 @@ def loads(raw: bytes | None) -> CustomerState:
             None if ats is None else (ats, aeid), None if lts is None else (lts, leid)
         )
     flat = data["f"]
-    facts = {
-        Fact(flat[i], Kind(flat[i + 1]), flat[i + 2]): flat[i + 3] for i in range(0, len(flat), 4)
-    }
+    keys = zip(flat[0::4], flat[1::4], flat[2::4], strict=True)
+    facts: dict[Fact, int] = dict(zip(keys, flat[3::4], strict=True))  # type: ignore[arg-type]
     return CustomerState(attributes, relationships, facts, set(data["s"]))

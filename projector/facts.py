@@ -30,6 +30,9 @@ DATED_KINDS = (Kind.ADDED, Kind.FOLLOW)
 
 
 class Fact(NamedTuple):
+    """Named for readability where facts are built; the hot paths use plain `(e, k, s)` tuples,
+    which compare and hash the same, so read facts by position."""
+
     employee_id: int
     kind: Kind
     second: int

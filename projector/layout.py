@@ -36,6 +36,10 @@ class Layout:
         """Hash employee_id -> dense index: the employee's place in every counter blob."""
         return f"{self.tenant(tenant_id)}:ix"
 
+    def named_employees(self, tenant_id: int) -> str:
+        """Set of employee ids any applied event named: the tenant's rows."""
+        return f"{self.tenant(tenant_id)}:n"
+
     def meta(self, tenant_id: int) -> str:
         return f"{self.tenant(tenant_id)}:meta"
 

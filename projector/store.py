@@ -7,6 +7,7 @@ any instant leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
+import struct
 from importlib.resources import files
 from typing import Any
 
@@ -24,21 +25,35 @@ class StoreError(Exception):
     """The projection store could not be read or written."""
 
 
+def _pairs(cells: dict[tuple[str, int], int]) -> dict[str, list[int]]:
+    """Group (key, slot) -> value into key -> [slot, value, slot, value, ...]."""
+    grouped: dict[str, list[int]] = {}
+    for (key, slot), value in cells.items():
+        if value:
+            flat = grouped.get(key)
+            if flat is None:
+                flat = grouped[key] = []
+            flat += (slot, value)
+    return grouped
+
+
 def encode_writes(writes: BatchWrites) -> list[Any]:
-    """The write script's argument list (see write.lua)."""
+    """The write script's argument list (see write.lua): one bulk payload per key."""
     args: list[Any] = [len(writes.checks)]
     for (key, field), expected in writes.checks.items():
         args += [key, field, "0", b""] if expected is None else [key, field, "1", expected]
     for (key, field), value in writes.hash_sets.items():
         args += ["S", key, field, value]
-    for (key, slot), delta in writes.counters.items():
-        if delta:
-            args += ["B", key, slot, delta]
-    for (key, slot), second in writes.maxima.items():
-        args += ["X", key, slot, second]
+    for key, flat in _pairs(writes.counters).items():
+        args += ["B", key, struct.pack(f">{len(flat)}i", *flat)]
+    for key, flat in _pairs(writes.maxima).items():
+        args += ["X", key, struct.pack(f">{len(flat)}I", *flat)]
+    fields: dict[str, list[str]] = {}
     for (key, field), delta in writes.hash_counters.items():
         if delta:
-            args += ["H", key, field, delta]
+            fields.setdefault(key, []).append(f"{field}={delta}")
+    for key, parts in fields.items():
+        args += ["H", key, ",".join(parts)]
     for (key, field), least in writes.hash_minima.items():
         args += ["L", key, field, least]
     for (key, field), greatest in writes.hash_maxima.items():

@@ -285,11 +285,6 @@ def test_a_batch_of_a_version_no_longer_current_raises_and_writes_nothing(
     assert dump(client, key_prefix) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: read.lua allocates employee indexes before the conditional write, so a fenced "
-    "batch naming a new employee leaves that employee listed as a row",
-)
 def test_a_fenced_batch_naming_a_new_employee_adds_no_row(
     backend: Backend, client: redis.Redis, key_prefix: str
 ) -> None:
@@ -342,11 +337,6 @@ def test_re_applying_applied_batches_changes_no_answer(
         assert answer(backend, key_prefix, query) == answered, query_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an update that wins LWW but repeats the held value is not persisted, so an "
-    "older update delivered afterwards wins",
-)
 def test_an_older_update_delivered_last_does_not_override_a_newer_equal_one(
     backend: Backend, client: redis.Redis, key_prefix: str
 ) -> None:

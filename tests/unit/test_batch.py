@@ -207,11 +207,6 @@ def test_a_customer_whose_attributes_are_all_cleared_still_counts_without_filter
     assert all_totals([writes]) == {Kind.ADDED: 1, Kind.CURRENT: 1, Kind.FOLLOW: 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an update that wins LWW but repeats the held value is not persisted (apply "
-    "returns None), so a later-arriving older update then wins",
-)
 def test_an_older_update_arriving_last_loses_to_a_newer_one_with_the_same_value() -> None:
     batches = [
         [added("e1", NOON, industry=1)],
