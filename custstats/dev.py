@@ -140,7 +140,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.verbose:
+    if not getattr(args, "verbose", False):
         logging.getLogger("kafka").setLevel(logging.CRITICAL)  # retries while servers start
     with _StopOnSignal() as signals:
         stack = contextlib.ExitStack()  # what we started, stopped in reverse order
@@ -165,7 +165,7 @@ def _session(args: argparse.Namespace, settings: Settings, stack: contextlib.Exi
     )
     _create_topics(settings)
     env = child_env(settings)
-    verbose = ["-v"] if args.verbose else []
+    verbose = ["-v"] if getattr(args, "verbose", False) else []
     cli = [sys.executable, "-m", "custstats.cli", *verbose]
     children = [
         Child("projector", [*cli, "projector"], env),
