@@ -23,11 +23,20 @@ class ProjectionReader:
         self._formats: dict[int, int] = {}
 
     async def layout(self) -> Layout | None:
-        """The projection the API answers from; None before any projector ran."""
-        raw = await self.client.hget(self.control.key, "current")
+        """The projection the API answers from (with tenants rebuilt on their own); None before
+        any projector ran."""
+        control: dict[bytes, bytes] = await self.client.hgetall(self.control.key)  # type: ignore[assignment]
+        raw = control.get(b"current")
         if raw is None:
             return None
-        layout = Layout(self.prefix, int(raw))
+        overrides = tuple(
+            sorted(
+                (int(name[len(b"tenant:") :]), int(value))
+                for name, value in control.items()
+                if name.startswith(b"tenant:")
+            )
+        )
+        layout = Layout(self.prefix, int(raw), overrides)
         written = self._formats.get(layout.version)
         if written is None:
             stored = await self.client.get(format_key(layout))

@@ -28,10 +28,14 @@ from projector.versions import (
     REBUILD,
     abandoned_versions,
     allocate_version,
+    delete_tenant_keys,
     delete_version,
+    delete_version_globals,
     field_version,
     ready_key,
     switch_current,
+    switch_tenant,
+    tenant_rebuild_field,
     written_format,
 )
 
@@ -42,6 +46,12 @@ LEASE_MS = 6_000
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-old", action="store_true", help="do not delete the previous version's keys"
+    )
+    parser.add_argument(
+        "--tenant",
+        type=int,
+        metavar="N",
+        help="rebuild only this tenant: its keys move to a version of their own",
     )
 
 
@@ -84,10 +94,10 @@ class RebuildLock:
             pass
 
 
-def _target(client: redis.Redis, prefix: str) -> tuple[Layout, bool]:
+def _target(client: redis.Redis, prefix: str, field: str) -> tuple[Layout, bool]:
     """The version to build: the interrupted one if it is still readable, else a new one."""
     control = ControlLayout(prefix)
-    pending = field_version(client, prefix, REBUILD)
+    pending = field_version(client, prefix, field)
     if pending is not None:
         layout = Layout(prefix, pending)
         if written_format(client, layout) == PROJECTION_FORMAT:
@@ -96,7 +106,7 @@ def _target(client: redis.Redis, prefix: str) -> tuple[Layout, bool]:
     layout = allocate_version(client, prefix)
     client.hset(
         control.key,
-        mapping={REBUILD: layout.version, "rebuild_started": int(time.time())},
+        mapping={field: layout.version, "rebuild_started": int(time.time())},
     )
     return layout, False
 
@@ -140,11 +150,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except redis.RedisError as exc:
         print(f"custstats rebuild: Redis unreachable: {exc}", file=sys.stderr)
         return 2
-    return rebuild(settings, client, keep_old=args.keep_old)
+    if args.tenant is not None and args.tenant <= 0:
+        print("custstats rebuild: --tenant must be an integer > 0", file=sys.stderr)
+        return 2
+    return rebuild(settings, client, keep_old=args.keep_old, tenant=args.tenant)
 
 
-def rebuild(settings: Settings, client: redis.Redis, *, keep_old: bool = False) -> int:
-    """Replay into a new (or the interrupted) version and make it current; 0 when switched."""
+def rebuild(
+    settings: Settings, client: redis.Redis, *, keep_old: bool = False, tenant: int | None = None
+) -> int:
+    """Replay into a new (or the interrupted) version and make it current; 0 when switched.
+    With `tenant`, only that tenant is replayed, and it alone moves to the new version."""
     prefix = settings.key_prefix
     control = ControlLayout(prefix)
     lock = RebuildLock(client, control.rebuild_lock)
@@ -156,19 +172,23 @@ def rebuild(settings: Settings, client: redis.Redis, *, keep_old: bool = False) 
         for version in abandoned_versions(client, prefix):
             log.info("deleting abandoned version v%d", version)
             delete_version(client, Layout(prefix, version))
-        target, resumed = _target(client, prefix)
+        field = REBUILD if tenant is None else tenant_rebuild_field(tenant)
+        target, resumed = _target(client, prefix, field)
         log.info(
-            "%s rebuild into v%d; the API keeps answering from v%s",
+            "%s rebuild%s into v%d; the API keeps answering from v%s",
             "resuming the" if resumed else "starting a",
+            "" if tenant is None else f" of tenant {tenant}",
             target.version,
             field_version(client, prefix, CURRENT),
         )
-        runner = ProjectorRunner(settings, client, rebuild=target)
+        runner = ProjectorRunner(settings, client, rebuild=target, tenant=tenant)
         runner.install_signal_handlers()
         progress = Progress(client, prefix, runner)
         switched_from: list[int] = []
 
         def try_switch() -> bool:
+            if tenant is not None:
+                return switch_one_tenant()
             partitions = runner.partitions()
             client.hset(
                 ready_key(target),
@@ -186,6 +206,16 @@ def rebuild(settings: Settings, client: redis.Redis, *, keep_old: bool = False) 
                 log.debug("not switching yet: %s", detail)
             return done
 
+        def switch_one_tenant() -> bool:
+            assert tenant is not None
+            live = Layout(prefix, field_version(client, prefix, CURRENT) or 0)
+            done, detail = switch_tenant(client, target, live, tenant, settings.topic)
+            if done:
+                switched_from.append(int(detail))
+            else:
+                log.debug("not switching yet: %s", detail)
+            return done
+
         stats = runner.run(on_batch=progress, on_caught_up=try_switch)
         if not stats.done:
             print(file=sys.stderr)
@@ -194,12 +224,18 @@ def rebuild(settings: Settings, client: redis.Redis, *, keep_old: bool = False) 
         print(file=sys.stderr)
         log.info("v%d is current now (%d events replayed)", target.version, stats.events)
         client.hdel(control.key, "rebuild_done", "rebuild_total", "rebuild_started")
-        for old in switched_from:
-            if keep_old:
-                log.info("keeping v%d as asked", old)
-                continue
-            removed = delete_version(client, Layout(prefix, old))
-            log.info("deleted v%d: %d keys", old, removed)
+        if tenant is not None:
+            delete_version_globals(client, target)
+            for old in switched_from:
+                if not keep_old:
+                    removed = delete_tenant_keys(client, prefix, old, tenant)
+                    log.info("deleted tenant %d's keys of v%d: %d keys", tenant, old, removed)
+        elif not keep_old:
+            for old in abandoned_versions(client, prefix):
+                removed = delete_version(client, Layout(prefix, old))
+                log.info("deleted v%d: %d keys", old, removed)
+        else:
+            log.info("keeping v%s as asked", ", v".join(map(str, switched_from)))
         return 0
     finally:
         lock.release()

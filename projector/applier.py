@@ -39,13 +39,14 @@ class Applier:
         store: ProjectorStore,
         projection: CellProjection,
         topic: str,
-        fence: tuple[str, str] | None = None,
+        fences: Sequence[tuple[str, str, bytes | None]] = (),
     ) -> None:
-        """`fence` = (control key, field) that must still name this version for a write to land."""
+        """`fences`: (key, field, value) that must still hold for a write to land, e.g. the
+        control hash still naming this version as current."""
         self.store = store
         self.projection = projection
         self.topic = topic
-        self.fence = fence
+        self.fences = tuple(fences)
 
     def apply(
         self,
@@ -59,9 +60,9 @@ class Applier:
             snapshot = self.store.snapshot(read_request(events))
             writes = fold_batch(events, snapshot, self.projection)
             fenced_checks = self._add_offsets(writes, offsets_key, offsets or {})
-            if self.fence is not None:
-                writes.expect(*self.fence, str(layout.version).encode())
-                fenced_checks.add(self.fence)
+            for key, field, value in self.fences:
+                writes.expect(key, field, value)
+                fenced_checks.add((key, field))
             if dead_letters:
                 writes.hash_count(layout.dead_letters(self.topic), "count", dead_letters)
             failed = self.store.commit(writes)

@@ -2,12 +2,14 @@
 
 Every key starts with the deployment prefix and the projection version, so a
 rebuild writes a namespace of its own; every per-tenant key carries the tenant as
-a `{hash tag}`, so one tenant's keys share a Redis Cluster slot.
+a `{hash tag}`, so one tenant's keys share a Redis Cluster slot. A tenant rebuilt
+on its own lives in its own version: `tenants` maps it there (`custstats rebuild
+--tenant`), while deployment-wide keys (offsets, readiness) stay with `version`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from projector.facts import ALL
 
@@ -16,13 +18,27 @@ from projector.facts import ALL
 class Layout:
     prefix: str
     version: int
+    overrides: tuple[tuple[int, int], ...] = ()
+    """(tenant, version) pairs for tenants whose keys live in another version."""
+    _roots: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def root(self) -> str:
         return f"{self.prefix}:v{self.version}"
 
+    def version_of(self, tenant_id: int) -> int:
+        for tenant, version in self.overrides:
+            if tenant == tenant_id:
+                return version
+        return self.version
+
     def tenant(self, tenant_id: int) -> str:
-        return f"{self.root}:{{{tenant_id}}}"
+        root = self._roots.get(tenant_id)
+        if root is None:
+            root = f"{self.prefix}:v{self.version_of(tenant_id)}:{{{tenant_id}}}"
+            if len(self._roots) < 100_000:
+                self._roots[tenant_id] = root
+        return root
 
     # projector state
     def customer(self, tenant_id: int, customer_id: int) -> str:

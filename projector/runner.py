@@ -36,7 +36,14 @@ from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
 from projector.layout import ControlLayout, Layout
 from projector.store import ProjectorStore, StoreError
-from projector.versions import CURRENT, REBUILD, current_layout, ready_key
+from projector.versions import (
+    CURRENT,
+    EPOCH,
+    REBUILD,
+    live_layout,
+    ready_key,
+    tenant_rebuild_field,
+)
 
 log = logging.getLogger(__name__)
 HEALTH_EVERY = 2.0
@@ -92,12 +99,18 @@ class ProjectorRunner:
         settings: Settings,
         client: redis.Redis | None = None,
         rebuild: Layout | None = None,
+        tenant: int | None = None,
     ) -> None:
+        """`rebuild`: replay into that version; with `tenant`, only that tenant's events."""
         self.settings = settings
         self.client = client or redis.Redis.from_url(settings.redis())
         self.control = ControlLayout(settings.key_prefix)
         self.rebuild = rebuild
-        self.fence_field = REBUILD if rebuild is not None else CURRENT
+        self.tenant = tenant
+        if rebuild is None:
+            self.fence_field = CURRENT
+        else:
+            self.fence_field = REBUILD if tenant is None else tenant_rebuild_field(tenant)
         self.calendar = LocalCalendar(settings.zone)
         self.expected: dict[int, int | None] = {}
         self.ready_marked: set[int] = set()
@@ -105,15 +118,22 @@ class ProjectorRunner:
         self.stats = RunStats()
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
-        self._attach(rebuild or current_layout(self.client, settings.key_prefix))
+        if rebuild is None:
+            self._attach(*live_layout(self.client, settings.key_prefix))
+        else:
+            self._attach(rebuild, None)
 
-    def _attach(self, layout: Layout) -> None:
+    def _attach(self, layout: Layout, epoch: bytes | None) -> None:
         self.layout = layout
         self.store = ProjectorStore(self.client, layout)
         projection = CellProjection(layout, self.calendar)
-        self.applier = Applier(
-            self.store, projection, self.settings.topic, fence=(self.control.key, self.fence_field)
-        )
+        key = self.control.key
+        self.fences: list[tuple[str, str, bytes | None]] = [
+            (key, self.fence_field, str(layout.version).encode())
+        ]
+        if self.rebuild is None:
+            self.fences.append((key, EPOCH, epoch))
+        self.applier = Applier(self.store, projection, self.settings.topic, fences=self.fences)
         self.ready_marked.clear()
 
     # --- positions ----------------------------------------------------------------------
@@ -139,8 +159,10 @@ class ProjectorRunner:
         """Re-read which version we write and where it stands, then seek there."""
         assert self._consumer is not None
         had_state = any(offset is not None for offset in self.expected.values())
+        epoch: bytes | None = None
         if self.rebuild is not None:
-            if self.client.hget(self.control.key, REBUILD) != str(self.rebuild.version).encode():
+            held = self.client.hget(self.control.key, self.fence_field)
+            if held != str(self.rebuild.version).encode():
                 log.warning(
                     "rebuild v%d is no longer the rebuild (%s): stopping",
                     self.rebuild.version,
@@ -150,12 +172,10 @@ class ProjectorRunner:
                 return
             layout = self.rebuild
         else:
-            layout = current_layout(self.client, self.settings.key_prefix)
+            layout, epoch = live_layout(self.client, self.settings.key_prefix)
         if layout != self.layout:
-            log.warning(
-                "now writing v%d (was v%d): %s", layout.version, self.layout.version, reason
-            )
-        self._attach(layout)
+            log.warning("now writing %s (was %s): %s", layout, self.layout, reason)
+        self._attach(layout, epoch)
         self.store.forget_cache()
         stored = self.store.applied_offsets(self.settings.topic)
         if had_state and not stored:
@@ -169,10 +189,10 @@ class ProjectorRunner:
         self.seek(list(self._consumer.assignment()))
 
     def _state_intact(self) -> bool:
-        """Our version is still the one we write for, and our offsets are still stored."""
-        fenced_on = self.client.hget(self.control.key, self.fence_field)
-        if fenced_on != str(self.layout.version).encode():
-            return False
+        """Our fences still hold (version, tenant overrides), and our offsets are still stored."""
+        for key, field_, value in self.fences:
+            if self.client.hget(key, field_) != value:
+                return False
         if any(offset is not None for offset in self.expected.values()):
             return bool(self.client.exists(self.layout.offsets(self.settings.topic)))
         return True
@@ -249,13 +269,14 @@ class ProjectorRunner:
             for record in messages:
                 verdict = decode(record.value)
                 if isinstance(verdict, Poison):
-                    poison.append((record, verdict))
-                else:
+                    if self.tenant is None:
+                        poison.append((record, verdict))
+                elif self.tenant is None or verdict.tenant_id == self.tenant:
                     events.append(verdict)
             new = messages[-1].offset + 1
             offsets[tp.partition] = OffsetMove(self.expected.get(tp.partition), new)
             commits[tp] = OffsetAndMetadata(new, "", -1)
-        if poison:
+        if poison and self.rebuild is None:  # a replay counts dead letters, never re-sends them
             self._dead_letter(poison)
         self.applier.apply(events, offsets, dead_letters=len(poison))
         for partition, move in offsets.items():

@@ -38,28 +38,34 @@ def _pairs(cells: dict[tuple[str, int], int]) -> dict[str, list[int]]:
 
 
 def encode_writes(writes: BatchWrites) -> list[Any]:
-    """The write script's argument list (see write.lua): one bulk payload per key."""
+    """The write script's argument list (see write.lua): one op per key and kind of write."""
     args: list[Any] = [len(writes.checks)]
     for (key, field), expected in writes.checks.items():
         args += [key, field, "0", b""] if expected is None else [key, field, "1", expected]
-    for (key, field), value in writes.hash_sets.items():
-        args += ["S", key, field, value]
     for key, flat in _pairs(writes.counters).items():
         args += ["B", key, struct.pack(f">{len(flat)}i", *flat)]
-    for key, flat in _pairs(writes.maxima).items():
-        args += ["X", key, struct.pack(f">{len(flat)}I", *flat)]
     fields: dict[str, list[str]] = {}
     for (key, field), delta in writes.hash_counters.items():
         if delta:
             fields.setdefault(key, []).append(f"{field}={delta}")
     for key, parts in fields.items():
         args += ["H", key, ",".join(parts)]
+    values: dict[str, list[Any]] = {}
+    for (key, field), value in writes.hash_sets.items():
+        values.setdefault(key, []).extend((field, value))
+    for key, flat_values in values.items():
+        args += ["S", key, len(flat_values) // 2, *flat_values]
+    sets: dict[tuple[str, bool], list[str]] = {}
+    for (key, member), present in writes.members.items():
+        sets.setdefault((key, present), []).append(member)
+    for (key, present), names in sets.items():
+        args += ["A" if present else "R", key, ",".join(names)]
+    for key, flat in _pairs(writes.maxima).items():
+        args += ["X", key, struct.pack(f">{len(flat)}I", *flat)]
     for (key, field), least in writes.hash_minima.items():
         args += ["L", key, field, least]
     for (key, field), greatest in writes.hash_maxima.items():
         args += ["G", key, field, greatest]
-    for (key, member), present in writes.members.items():
-        args += ["A" if present else "R", key, member]
     return args
 
 

@@ -22,6 +22,17 @@ PROJECTION_FORMAT = 1
 
 CURRENT = "current"
 REBUILD = "rebuild"
+EPOCH = "epoch"
+"""Bumped whenever a tenant moves to another version: live writers re-read the overrides."""
+
+
+def tenant_field(tenant_id: int) -> str:
+    """Control field naming the version a tenant rebuilt on its own lives in."""
+    return f"tenant:{tenant_id}"
+
+
+def tenant_rebuild_field(tenant_id: int) -> str:
+    return f"rebuild:{tenant_id}"
 
 
 class FormatMismatch(Exception):
@@ -58,6 +69,21 @@ def current_layout(client: redis.Redis, prefix: str) -> Layout:
     return layout
 
 
+def live_layout(client: redis.Redis, prefix: str) -> tuple[Layout, bytes | None]:
+    """The current layout with its tenant overrides, and the epoch they were read at."""
+    base = current_layout(client, prefix)
+    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    overrides = tuple(
+        sorted(
+            (int(name[len(b"tenant:") :]), int(value))
+            for name, value in control.items()
+            if name.startswith(b"tenant:")
+        )
+    )
+    epoch = control.get(EPOCH.encode())
+    return Layout(prefix, base.version, overrides), epoch
+
+
 def field_version(client: redis.Redis, prefix: str, field: str) -> int | None:
     raw = client.hget(ControlLayout(prefix).key, field)
     return None if raw is None else int(raw)
@@ -87,8 +113,47 @@ for i = 1, #old, 2 do
 end
 redis.call('HSET', KEYS[1], 'current', ARGV[1])
 redis.call('HDEL', KEYS[1], 'rebuild')
+local fields = redis.call('HKEYS', KEYS[1])
+for _, name in ipairs(fields) do
+  if string.sub(name, 1, 7) == 'tenant:' then redis.call('HDEL', KEYS[1], name) end
+end
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 return {1, ARGV[2]}
 """
+
+TENANT_SWITCH_SCRIPT = """
+-- KEYS: control, new offsets, live offsets; ARGV: new version, tenant
+local field = 'rebuild:' .. ARGV[2]
+if redis.call('HGET', KEYS[1], field) ~= ARGV[1] then return {0, 'not the rebuild'} end
+local live = redis.call('HGETALL', KEYS[3])
+for i = 1, #live, 2 do
+  local mine = tonumber(redis.call('HGET', KEYS[2], live[i]) or '-1')
+  if mine < tonumber(live[i + 1]) then return {0, 'behind on partition ' .. live[i]} end
+end
+local old = redis.call('HGET', KEYS[1], 'tenant:' .. ARGV[2])
+if not old then old = redis.call('HGET', KEYS[1], 'current') end
+redis.call('HSET', KEYS[1], 'tenant:' .. ARGV[2], ARGV[1])
+redis.call('HDEL', KEYS[1], field)
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+return {1, old}
+"""
+
+
+def switch_tenant(
+    client: redis.Redis, new: Layout, live: Layout, tenant_id: int, topic: str
+) -> tuple[bool, str]:
+    """Point `tenant_id` at `new` if it has applied at least what the live version has."""
+    ok, detail = client.eval(
+        TENANT_SWITCH_SCRIPT,
+        3,
+        ControlLayout(new.prefix).key,
+        new.offsets(topic),
+        live.offsets(topic),
+        str(new.version),
+        str(tenant_id),
+    )
+    text = detail.decode() if isinstance(detail, bytes) else str(detail)
+    return int(ok) == 1, text
 
 
 def switch_current(client: redis.Redis, new: Layout, old: Layout, topic: str) -> tuple[bool, str]:
@@ -143,10 +208,46 @@ def stored_versions(client: redis.Redis, prefix: str) -> set[int]:
     return found
 
 
+def versions_in_use(client: redis.Redis, prefix: str) -> set[int]:
+    """Current, being rebuilt, and every tenant's own version."""
+    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    used = set()
+    for name, value in control.items():
+        if name in (CURRENT.encode(), REBUILD.encode()) or name.startswith(
+            (b"tenant:", b"rebuild:")
+        ):
+            used.add(int(value))
+    return used
+
+
 def abandoned_versions(client: redis.Redis, prefix: str) -> set[int]:
-    """Versions neither current nor being rebuilt: left by an interrupted switch or clean-up."""
-    keep = {
-        field_version(client, prefix, CURRENT),
-        field_version(client, prefix, REBUILD),
-    }
-    return {version for version in stored_versions(client, prefix) if version not in keep}
+    """Versions nothing points at: left by an interrupted switch or clean-up."""
+    return stored_versions(client, prefix) - versions_in_use(client, prefix)
+
+
+def delete_version_globals(client: redis.Redis, layout: Layout) -> int:
+    """Remove a version's deployment-wide keys (offsets, readiness, ...) but not its tenants'
+    keys or its format: what a tenant rebuild leaves behind once its tenant is switched."""
+    tenant_keys = f"{layout.root}:{{".encode()
+    keep = format_key(layout).encode()
+    doomed = [
+        key
+        for key in client.scan_iter(match=f"{_escape(layout.root)}:*", count=1000)
+        if not key.startswith(tenant_keys) and key != keep
+    ]
+    return int(client.unlink(*doomed)) if doomed else 0
+
+
+def delete_tenant_keys(client: redis.Redis, prefix: str, version: int, tenant_id: int) -> int:
+    """Remove one tenant's keys of one version (SCAN + UNLINK in batches)."""
+    deleted = 0
+    batch: list[bytes] = []
+    pattern = f"{_escape(prefix)}:v{version}:{_escape('{' + str(tenant_id) + '}')}:*"
+    for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += int(client.unlink(*batch))
+            batch.clear()
+    if batch:
+        deleted += int(client.unlink(*batch))
+    return deleted

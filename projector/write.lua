@@ -1,31 +1,42 @@
 -- Apply one batch atomically: first every check, then every write, or nothing at all.
 -- ARGV[1] = number of checks; then per check: key, field, present ('0'/'1'), expected value.
--- Then ops until the end; bulk ops carry one payload per key, so a batch is a few hundred
--- calls whatever its size:
---   S key field value   HSET
---   B key payload       BITFIELD INCRBY i32: payload = (slot u32, delta i32) big-endian pairs
---   X key payload       BITFIELD u32 max: payload = (slot u32, value u32) pairs
---   H key payload       HINCRBY: payload = "field=delta,field=delta,..."; fields reaching 0 are deleted
---   L key field value   HSET when smaller than held (or absent)
---   G key field value   HSET when greater than held (or absent)
---   A key member        SADD
---   R key member        SREM
+-- Then ops until the end; each op names one key and carries everything the batch does to it,
+-- so a batch is a few hundred calls whatever its size:
+--   B key payload        BITFIELD INCRBY i32: payload = (slot u32, delta i32) big-endian pairs
+--   H key payload        HINCRBY: payload = "field=delta,field=delta,..."; zero fields deleted
+--   S key n f1 v1 ... fn vn   HSET of n fields
+--   A key payload        SADD of the members in "m1,m2,..."
+--   R key payload        SREM of the members in "m1,m2,..."
+--   X key payload        BITFIELD u32 max: payload = (slot u32, value u32) pairs
+--   L key field value    HSET when smaller than held (or absent)
+--   G key field value    HSET when greater than held (or absent)
 local CHUNK = 900
+local has_struct = type(struct) == 'table'
 
-local function u32(s, i)
-  local a, b, c, d = string.byte(s, i, i + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
-end
-
-local function i32(s, i)
-  local v = u32(s, i)
-  if v >= 2147483648 then v = v - 4294967296 end
-  return v
+local function pair(s, at, signed)
+  if has_struct then
+    local a, b = struct.unpack(signed and '>I>i' or '>I>I', s, at)
+    return a, b
+  end
+  local a1, a2, a3, a4, b1, b2, b3, b4 = string.byte(s, at, at + 7)
+  local a = ((a1 * 256 + a2) * 256 + a3) * 256 + a4
+  local b = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  if signed and b >= 2147483648 then b = b - 4294967296 end
+  return a, b
 end
 
 local function bitfield(key, words)
   if #words > 0 then return redis.call('BITFIELD', key, unpack(words)) end
   return {}
+end
+
+local function members(command, key, payload)
+  local batch = {}
+  for member in string.gmatch(payload, '[^,]+') do
+    batch[#batch + 1] = member
+    if #batch >= CHUNK then redis.call(command, key, unpack(batch)); batch = {} end
+  end
+  if #batch > 0 then redis.call(command, key, unpack(batch)) end
 end
 
 local i = 2
@@ -45,15 +56,35 @@ while i <= n do
   local op = ARGV[i]
   if op == 'B' then
     local key, payload = ARGV[i + 1], ARGV[i + 2]
-    local words = {}
+    local words, w = {}, 0
     for at = 1, #payload, 8 do
-      words[#words + 1] = 'INCRBY'
-      words[#words + 1] = 'i32'
-      words[#words + 1] = '#' .. u32(payload, at)
-      words[#words + 1] = i32(payload, at + 4)
-      if #words >= 4 * CHUNK then bitfield(key, words); words = {} end
+      local slot, delta = pair(payload, at, true)
+      words[w + 1] = 'INCRBY'
+      words[w + 2] = 'i32'
+      words[w + 3] = '#' .. slot
+      words[w + 4] = delta
+      w = w + 4
+      if w >= 4 * CHUNK then bitfield(key, words); words = {}; w = 0 end
     end
     bitfield(key, words)
+    i = i + 3
+  elseif op == 'H' then
+    local key = ARGV[i + 1]
+    for field, delta in string.gmatch(ARGV[i + 2], '([^,=]+)=(-?%d+)') do
+      if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
+    end
+    i = i + 3
+  elseif op == 'S' then
+    local count = tonumber(ARGV[i + 2])
+    local words = {}
+    for k = 1, 2 * count do words[k] = ARGV[i + 2 + k] end
+    redis.call('HSET', ARGV[i + 1], unpack(words))
+    i = i + 3 + 2 * count
+  elseif op == 'A' then
+    members('SADD', ARGV[i + 1], ARGV[i + 2])
+    i = i + 3
+  elseif op == 'R' then
+    members('SREM', ARGV[i + 1], ARGV[i + 2])
     i = i + 3
   elseif op == 'X' then
     local key, payload = ARGV[i + 1], ARGV[i + 2]
@@ -61,7 +92,8 @@ while i <= n do
     while at <= #payload do
       local words, wanted = {}, {}
       while at <= #payload and #wanted < CHUNK do
-        local slot, value = '#' .. u32(payload, at), u32(payload, at + 4)
+        local slot, value = pair(payload, at, false)
+        slot = '#' .. slot
         words[#words + 1] = 'SET'
         words[#words + 1] = 'u32'
         words[#words + 1] = slot
@@ -81,21 +113,6 @@ while i <= n do
       end
       bitfield(key, restore)
     end
-    i = i + 3
-  elseif op == 'H' then
-    local key = ARGV[i + 1]
-    for field, delta in string.gmatch(ARGV[i + 2], '([^,=]+)=(-?%d+)') do
-      if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
-    end
-    i = i + 3
-  elseif op == 'S' then
-    redis.call('HSET', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-    i = i + 4
-  elseif op == 'A' then
-    redis.call('SADD', ARGV[i + 1], ARGV[i + 2])
-    i = i + 3
-  elseif op == 'R' then
-    redis.call('SREM', ARGV[i + 1], ARGV[i + 2])
     i = i + 3
   elseif op == 'L' or op == 'G' then
     local held = tonumber(redis.call('HGET', ARGV[i + 1], ARGV[i + 2]))

@@ -101,14 +101,16 @@ def consistent_check(
 ) -> bool:
     """Query between two identical reads of (version, offsets); compare with the reference
     over exactly the events those offsets cover. False when a write raced the query."""
+    control = f"{prefix}:control"
     before = applied(client, prefix, topic)
+    control_before = client.hgetall(control)
     rows, _ = engine_rows(
         lambda: aioredis.Redis.from_url(url),
         prefix,
         query["tenant_id"],
         statistics_query(query, per_page=100),
     )
-    if applied(client, prefix, topic) != before:
+    if applied(client, prefix, topic) != before or client.hgetall(control) != control_before:
         return False
     expected = reference_sorted(
         reference_rows(log.applied_events(before[1]), zone=SHANGHAI, **query).values(),
@@ -324,3 +326,60 @@ def test_projector_meeting_an_older_format_rebuilds_into_a_new_version(
     assert stored_versions(redis_client, key_prefix) == {new}
     all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
     log.close()
+
+
+def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+    settings_env: EnvFactory,
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
+    topic = make_topic(4)
+    events = messy_events(17, 8000)
+    log = Log(kafka_bootstrap, topic)
+    log.publish(events[:6000])
+    env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
+    live = start(env, tmp_path / "live.log", "projector")
+    try:
+        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000, 60,
+                 "the live projector")
+        current = field_version(redis_client, key_prefix, CURRENT)
+
+        def ingest() -> None:
+            for start_at in range(6000, 8000, 100):
+                log.publish(events[start_at : start_at + 100])
+                time.sleep(0.1)
+
+        feeder = threading.Thread(target=ingest)
+        feeder.start()
+        rebuild = start(env, tmp_path / "rebuild.log", "rebuild", "--tenant", "2")
+        checks = 0
+        while rebuild.poll() is None:
+            if consistent_check(redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]):
+                checks += 1
+        assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
+        feeder.join()
+        moved = redis_client.hget(f"{key_prefix}:control", "tenant:2")
+        assert moved is not None and int(moved) != current
+        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 8000, 60,
+                 "the live projector to catch up")
+        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
+        assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{current}:{{2}}:*"))
+        assert list(redis_client.scan_iter(match=f"{key_prefix}:v{int(moved)}:{{2}}:*"))
+        assert list(redis_client.scan_iter(match=f"{key_prefix}:v{current}:{{1}}:*"))
+
+        full = subprocess.run([sys.executable, "-m", "custstats.cli", "rebuild"], env=env,
+                              capture_output=True, timeout=120)
+        assert full.returncode == 0, full.stderr.decode()
+        assert redis_client.hget(f"{key_prefix}:control", "tenant:2") is None
+        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
+        assert stored_versions(redis_client, key_prefix) == {
+            field_version(redis_client, key_prefix, CURRENT)
+        }
+    finally:
+        live.terminate()
+        live.wait(timeout=30)
+        log.close()

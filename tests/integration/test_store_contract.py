@@ -277,7 +277,10 @@ def test_a_batch_of_a_version_no_longer_current_raises_and_writes_nothing(
 ) -> None:
     stored = stored_store(client, key_prefix)
     control = ControlLayout(key_prefix).key
-    apply = Applier(stored.store, stored.projection, stored.topic, fence=(control, CURRENT))
+    version = str(stored.store.layout.version).encode()
+    apply = Applier(
+        stored.store, stored.projection, stored.topic, fences=[(control, CURRENT, version)]
+    )
     client.hset(control, CURRENT, "2")  # a rebuild switched the API to version 2
     before = dump(client, key_prefix)
     with pytest.raises(Fenced):
