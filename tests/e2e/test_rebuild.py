@@ -344,8 +344,11 @@ def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
     env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
     live = start(env, tmp_path / "live.log", "projector")
     try:
-        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000, 60,
-                 "the live projector")
+        wait_for(
+            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000,
+            60,
+            "the live projector",
+        )
         current = field_version(redis_client, key_prefix, CURRENT)
 
         def ingest() -> None:
@@ -358,21 +361,30 @@ def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
         rebuild = start(env, tmp_path / "rebuild.log", "rebuild", "--tenant", "2")
         checks = 0
         while rebuild.poll() is None:
-            if consistent_check(redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]):
+            if consistent_check(
+                redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]
+            ):
                 checks += 1
         assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
         feeder.join()
         moved = redis_client.hget(f"{key_prefix}:control", "tenant:2")
         assert moved is not None and int(moved) != current
-        wait_for(lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 8000, 60,
-                 "the live projector to catch up")
+        wait_for(
+            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 8000,
+            60,
+            "the live projector to catch up",
+        )
         all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
         assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{current}:{{2}}:*"))
         assert list(redis_client.scan_iter(match=f"{key_prefix}:v{int(moved)}:{{2}}:*"))
         assert list(redis_client.scan_iter(match=f"{key_prefix}:v{current}:{{1}}:*"))
 
-        full = subprocess.run([sys.executable, "-m", "custstats.cli", "rebuild"], env=env,
-                              capture_output=True, timeout=120)
+        full = subprocess.run(
+            [sys.executable, "-m", "custstats.cli", "rebuild"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
         assert full.returncode == 0, full.stderr.decode()
         assert redis_client.hget(f"{key_prefix}:control", "tenant:2") is None
         all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
