@@ -91,9 +91,20 @@ def open_redis(settings: Settings) -> redis.Redis:
 
 
 def current_version(client: redis.Redis, prefix: str) -> Layout | None:
-    """The version the API answers from, read only (status must not create one)."""
-    raw = client.hget(ControlLayout(prefix).key, CURRENT)
-    return None if raw is None else Layout(prefix, int(raw))
+    """The version the API answers from, with tenants rebuilt on their own; read only (status
+    must not create one)."""
+    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    raw = control.get(CURRENT.encode())
+    if raw is None:
+        return None
+    overrides = tuple(
+        sorted(
+            (int(name[len(b"tenant:") :]), int(value))
+            for name, value in control.items()
+            if name.startswith(b"tenant:")
+        )
+    )
+    return Layout(prefix, int(raw), overrides)
 
 
 def opportunity_effective(mode: str, seen: bool) -> bool:
