@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from projector.layout import ControlLayout, Layout
-from projector.versions import PROJECTION_FORMAT, format_key
+from projector.versions import PROJECTION_FORMAT, format_key, overrides_of
 
 
 class ProjectionUnreadable(Exception):
@@ -29,13 +29,7 @@ class ProjectionReader:
         raw = control.get(b"current")
         if raw is None:
             return None
-        overrides = tuple(
-            sorted(
-                (int(name[len(b"tenant:") :]), int(value))
-                for name, value in control.items()
-                if name.startswith(b"tenant:")
-            )
-        )
+        overrides = overrides_of(control)
         layout = Layout(self.prefix, int(raw), overrides)
         written = self._formats.get(layout.version)
         if written is None:

@@ -36,7 +36,7 @@ from redis.retry import Retry
 
 from custstats.settings import Settings
 from projector.layout import ControlLayout, Layout
-from projector.versions import CURRENT
+from projector.versions import CURRENT, overrides_of
 
 REDIS_TIMEOUT_S = 4.0
 """Each Redis connect and reply; no retries, so an unreachable Redis fails within this bound."""
@@ -97,13 +97,7 @@ def current_version(client: redis.Redis, prefix: str) -> Layout | None:
     raw = control.get(CURRENT.encode())
     if raw is None:
         return None
-    overrides = tuple(
-        sorted(
-            (int(name[len(b"tenant:") :]), int(value))
-            for name, value in control.items()
-            if name.startswith(b"tenant:")
-        )
-    )
+    overrides = overrides_of(control)
     return Layout(prefix, int(raw), overrides)
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from events.schema import CustomerUpdated, EmployeeUpserted, Event, OpportunityCreated
+from events.schema import (
+    CustomerAdded,
+    CustomerUpdated,
+    EmployeeUpserted,
+    Event,
+    OpportunityCreated,
+)
 from projector import customer as customer_fold
 from projector.cells import BatchWrites, CellProjection
 from projector.customer import CustomerState
@@ -27,6 +33,8 @@ class ReadRequest:
     customers: set[TenantCustomer] = field(default_factory=set)
     profiles: set[TenantEmployee] = field(default_factory=set)
     employees: set[TenantEmployee] = field(default_factory=set)
+    movable: set[TenantCustomer] = field(default_factory=set)
+    """Customers with an event that may change their attributes (and so move their facts)."""
 
 
 def read_request(events: Iterable[Event]) -> ReadRequest:
@@ -38,6 +46,8 @@ def read_request(events: Iterable[Event]) -> ReadRequest:
             request.employees.add((tenant, event.employee_id))
         else:
             request.customers.add((tenant, event.customer_id))
+            if isinstance(event, CustomerAdded | CustomerUpdated):
+                request.movable.add((tenant, event.customer_id))
             employee = getattr(event, "employee_id", None)
             if employee is not None:
                 request.employees.add((tenant, employee))
@@ -61,11 +71,14 @@ class Snapshot:
         return state
 
 
-def employees_in_history(snapshot: Snapshot) -> set[TenantEmployee]:
-    """Employees a customer's facts name: a move of that customer needs their indexes."""
+def employees_in_history(
+    snapshot: Snapshot, movable: set[TenantCustomer] | None = None
+) -> set[TenantEmployee]:
+    """Employees a customer's facts name: a move of that customer needs their indexes.
+    Only customers in `movable` (those with an attribute-carrying event) can move."""
     named: set[TenantEmployee] = set()
     for key, (raw, _) in snapshot.customers.items():
-        if raw:
+        if raw and (movable is None or key in movable):
             tenant = key[0]
             named.update((tenant, fact[0]) for fact in snapshot.state(key).facts)
     return named

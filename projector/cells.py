@@ -127,31 +127,43 @@ class CellProjection:
         slices = tuple(slices)
         if not slices:
             return
+        counted_all = ALL in slices
+        filters = tuple(slice_ for slice_ in slices if slice_ != ALL)
         counters = writes.counters
         hash_counters = writes.hash_counters
-        meta = self.layout.meta(tenant_id)
+        maxima = writes.maxima
+        cell_keys = self._cell_keys
         day_of = self.calendar.day
+        first_day = last_day = None
         for (employee_id, kind, second), count in facts:
             delta = sign * count
             position = index[employee_id]
             slot = position * KINDS + kind
             day = day_of(second)
-            dated = delta > 0 and kind in DATED_KINDS
-            for slice_ in slices:
-                keys = self._cell_keys(tenant_id, slice_, day)
-                if slice_ == ALL:
-                    for key in keys[:3]:
-                        counters[(key, slot)] = counters.get((key, slot), 0) + delta
-                    if dated:
+            if counted_all:
+                keys = cell_keys(tenant_id, ALL, day)
+                for key in keys[:3]:
+                    counters[(key, slot)] = counters.get((key, slot), 0) + delta
+                if delta > 0:
+                    if kind in DATED_KINDS:
                         max_at = position * MAX_SLOTS + max_slot(kind)
+                        latest = second + 1
                         for key in keys[3:]:
-                            writes.latest(key, max_at, second + 1)
-                    if delta > 0:
-                        writes.hash_min(meta, "first_day", day)
-                        writes.hash_max(meta, "last_day", day)
-                else:
-                    field_ = f"{position}:{int(kind)}"
+                            if latest > maxima.get((key, max_at), -1):
+                                maxima[(key, max_at)] = latest
+                    if first_day is None or day < first_day:
+                        first_day = day
+                    if last_day is None or day > last_day:
+                        last_day = day
+            if filters:
+                field_ = f"{position}:{int(kind)}"
+                for slice_ in filters:
+                    keys = cell_keys(tenant_id, slice_, day)
                     cell = (keys[0], field_)
                     hash_counters[cell] = hash_counters.get(cell, 0) + delta
-                    cell_ = (keys[1], slot)
-                    counters[cell_] = counters.get(cell_, 0) + delta
+                    month_cell = (keys[1], slot)
+                    counters[month_cell] = counters.get(month_cell, 0) + delta
+        if first_day is not None and last_day is not None:
+            meta = self.layout.meta(tenant_id)
+            writes.hash_min(meta, "first_day", first_day)
+            writes.hash_max(meta, "last_day", last_day)

@@ -117,7 +117,7 @@ class ProjectorStore:
         offset = 2 * len(customers)
         for number, key in enumerate(profiles):
             snapshot.profiles[key] = reply[offset + number]
-        self._ensure_indexes(request.employees | employees_in_history(snapshot))
+        self._ensure_indexes(request.employees | employees_in_history(snapshot, request.movable))
         tenants = {tenant for tenant, _ in request.customers} | {t for t, _ in request.profiles}
         snapshot.index = {tenant: self._index.setdefault(tenant, {}) for tenant in tenants}
         return snapshot

@@ -69,19 +69,22 @@ def current_layout(client: redis.Redis, prefix: str) -> Layout:
     return layout
 
 
-def live_layout(client: redis.Redis, prefix: str) -> tuple[Layout, bytes | None]:
-    """The current layout with its tenant overrides, and the epoch they were read at."""
-    base = current_layout(client, prefix)
-    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
-    overrides = tuple(
+def overrides_of(control: dict[bytes, bytes]) -> tuple[tuple[int, int], ...]:
+    """(tenant, version) of every tenant rebuilt on its own, from the control hash."""
+    return tuple(
         sorted(
             (int(name[len(b"tenant:") :]), int(value))
             for name, value in control.items()
             if name.startswith(b"tenant:")
         )
     )
-    epoch = control.get(EPOCH.encode())
-    return Layout(prefix, base.version, overrides), epoch
+
+
+def live_layout(client: redis.Redis, prefix: str) -> tuple[Layout, bytes | None]:
+    """The current layout with its tenant overrides, and the epoch they were read at."""
+    base = current_layout(client, prefix)
+    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    return Layout(prefix, base.version, overrides_of(control)), control.get(EPOCH.encode())
 
 
 def field_version(client: redis.Redis, prefix: str, field: str) -> int | None:
