@@ -91,22 +91,35 @@ def tally_facts(
                 tally.latest[row, slot] = max(tally.latest[row, slot], second + 1)
 
 
-@dataclass(frozen=True, slots=True)
 class Employee:
-    employee_id: int
-    position: int
-    profile: Profile
+    """One row's employee; the profile is parsed only when a filter, sort or the page needs it."""
+
+    __slots__ = ("_parsed", "_raw", "employee_id", "position")
+
+    def __init__(self, employee_id: int, position: int, raw: bytes | None) -> None:
+        self.employee_id = employee_id
+        self.position = position
+        self._raw = raw
+        self._parsed: Profile | None = None
+
+    @property
+    def profile(self) -> Profile:
+        if self._parsed is None:
+            self._parsed = loads_profile(self._raw)
+        return self._parsed
 
 
 def employees_of(index: dict[bytes, bytes], profiles: dict[bytes, bytes]) -> list[Employee]:
     return [
-        Employee(int(key), int(position), loads_profile(profiles.get(key)))
+        Employee(int(key), int(position), profiles.get(key))
         for key, position in index.items()
         if key != b"#"
     ]
 
 
 def matches(employee: Employee, query: StatisticsQuery) -> bool:
+    if not query.name and query.department_id is None:
+        return True
     profile = employee.profile
     if query.name and query.name.casefold() not in profile.name.casefold():
         return False
@@ -135,16 +148,37 @@ def row_of(
     return row
 
 
-def sort_rows(rows: list[dict[str, Any]], order_by: str, descending: bool) -> list[dict[str, Any]]:
-    """Sort by one field; ties always by id ascending; '-' sorts before every date."""
-    rows = sorted(rows, key=lambda row: row["id"])
+SORT_COLUMNS: dict[str, tuple[str, int]] = {
+    "follow_count": ("counts", Kind.FOLLOW),
+    "lose_customer_count": ("counts", Kind.LOST),
+    "customer_count": ("counts", Kind.CURRENT),
+    "new_customer_count": ("counts", Kind.ADDED),
+    "opportunity_count": ("counts", Kind.OPPORTUNITY),
+    "customer_last_date": ("latest", 0),
+    "follow_last_date": ("latest", 1),
+}
+
+
+def order_employees(
+    chosen: Sequence[Employee], tally: Tally, order_by: str, descending: bool
+) -> list[Employee]:
+    """Every row's place, computed on the counter arrays: only the page's rows are ever built.
+    Ties are always by id ascending; no date ('-', stored as 0) sorts before every date."""
+    if not chosen:
+        return []
+    ids = np.fromiter((employee.employee_id for employee in chosen), np.int64, len(chosen))
+    if order_by == "name":
+        by_id = sorted(range(len(chosen)), key=lambda i: int(ids[i]))
+        named = sorted(by_id, key=lambda i: chosen[i].profile.name, reverse=descending)
+        return [chosen[i] for i in named]
     if order_by == "id":
-        return rows[::-1] if descending else rows
-    if order_by in DATE_FIELDS:
-        return sorted(
-            rows, key=lambda row: (row[order_by] != "-", row[order_by]), reverse=descending
-        )
-    return sorted(rows, key=lambda row: row.get(order_by, 0), reverse=descending)
+        values = ids
+    else:
+        table, column = SORT_COLUMNS[order_by]
+        positions = np.fromiter((e.position for e in chosen), np.int64, len(chosen))
+        values = getattr(tally, table)[positions, column]
+    order = np.lexsort((ids, -values if descending else values))
+    return [chosen[i] for i in order]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +223,15 @@ class StatisticsEngine:
             tally = await self._tally_slice(layout, tenant_id, filters[0], days_or_all, size)
         else:
             tally = await self._tally_all(layout, tenant_id, days, size)
-        rows = [row_of(employee, tally, self.calendar, opportunity) for employee in chosen]
-        rows = sort_rows(rows, query.order_by, query.order == "desc")
+        ordered = order_employees(chosen, tally, query.order_by, query.order == "desc")
         start = (query.page - 1) * query.per_page
-        page_rows = rows[start : start + query.per_page]
+        page_rows = [
+            row_of(employee, tally, self.calendar, opportunity)
+            for employee in ordered[start : start + query.per_page]
+        ]
         if filters and not by_facts and page_rows:
             await self._latest_for_rows(layout, tenant_id, filters[0], days, page_rows)
-        return Page(page_rows, len(rows))
+        return Page(page_rows, len(chosen))
 
     async def _tally_all(
         self, layout: Layout, tenant_id: int, days: tuple[int, int] | None, size: int
