@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -47,6 +48,16 @@ from projector.versions import (
 
 log = logging.getLogger(__name__)
 HEALTH_EVERY = 2.0
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A decoded poll batch on its way to Redis."""
+
+    events: list[Event] = field(default_factory=list)
+    poison: list[tuple[Any, Poison]] = field(default_factory=list)
+    offsets: dict[int, OffsetMove] = field(default_factory=dict)
+    commits: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -259,37 +270,43 @@ class ProjectorRunner:
             )
         self._producer.flush(timeout=30)
 
-    def process(self, records: dict[TopicPartition, list[Any]]) -> None:
-        """Decode, dead-letter, then apply one poll batch with its offsets."""
-        events: list[Event] = []
-        poison: list[tuple[Any, Poison]] = []
-        offsets: dict[int, OffsetMove] = {}
-        commits: dict[TopicPartition, OffsetAndMetadata] = {}
+    def prepare(self, records: dict[TopicPartition, list[Any]]) -> Prepared:
+        """Decode a poll batch and name its offsets (expected = what the previous batch wrote)."""
+        prepared = Prepared()
         for tp, messages in records.items():
             for record in messages:
                 verdict = decode(record.value)
                 if isinstance(verdict, Poison):
                     if self.tenant is None:
-                        poison.append((record, verdict))
+                        prepared.poison.append((record, verdict))
                 elif self.tenant is None or verdict.tenant_id == self.tenant:
-                    events.append(verdict)
+                    prepared.events.append(verdict)
             new = messages[-1].offset + 1
-            offsets[tp.partition] = OffsetMove(self.expected.get(tp.partition), new)
-            commits[tp] = OffsetAndMetadata(new, "", -1)
-        if poison and self.rebuild is None:  # a replay counts dead letters, never re-sends them
-            self._dead_letter(poison)
-        self.applier.apply(events, offsets, dead_letters=len(poison))
-        for partition, move in offsets.items():
-            self.expected[partition] = move.new
+            prepared.offsets[tp.partition] = OffsetMove(self.expected.get(tp.partition), new)
+            prepared.commits[tp] = OffsetAndMetadata(new, "", -1)
+            self.expected[tp.partition] = new  # the next batch builds on this one
+        return prepared
+
+    def apply_prepared(self, prepared: Prepared) -> Prepared:
+        """Dead-letter, then apply one batch with its offsets (runs on the writer thread)."""
+        if prepared.poison and self.rebuild is None:  # a replay counts, never re-sends
+            self._dead_letter(prepared.poison)
+        self.applier.apply(prepared.events, prepared.offsets, len(prepared.poison))
+        return prepared
+
+    def _finished(self, prepared: Prepared) -> None:
         self.stats.batches += 1
-        self.stats.events += len(events)
-        self.stats.dead_letters += len(poison)
-        if self.rebuild is None:
-            assert self._consumer is not None
+        self.stats.events += len(prepared.events)
+        self.stats.dead_letters += len(prepared.poison)
+        if self.rebuild is None and self._consumer is not None:
             try:
-                self._consumer.commit_async(offsets=commits)
+                self._consumer.commit_async(offsets=prepared.commits)
             except KafkaError as exc:  # the group offset is informational only
                 log.debug("group commit failed: %s", exc)
+
+    def process(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Decode, dead-letter, then apply one poll batch with its offsets, in this thread."""
+        self._finished(self.apply_prepared(self.prepare(records)))
 
     def _open_consumer(self) -> KafkaConsumer:
         if self.rebuild is None:
@@ -316,24 +333,41 @@ class ProjectorRunner:
         self._consumer = self._open_consumer()
         last_data = time.monotonic()
         last_check = 0.0
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-writer")
+        pending: Future[Prepared] | None = None
+
+        def finish() -> None:
+            """Wait for the batch in flight; its errors surface here, in the loop's handlers."""
+            nonlocal pending
+            if pending is not None:
+                done, pending = pending, None
+                self._finished(done.result())
+                if on_batch is not None:
+                    on_batch(self.stats)
+
         try:
             while not self.stop_requested.is_set():
                 try:
+                    # While Redis applies batch N, this thread polls and decodes batch N+1.
                     records = self._consumer.poll(timeout_ms=200)
                     now = time.monotonic()
                     if records:
                         last_data = now
-                        self.process(records)
-                        if on_batch is not None:
-                            on_batch(self.stats)
+                        prepared = self.prepare(records)
+                        finish()
+                        pending = writer.submit(self.apply_prepared, prepared)
                         if max_events is not None and self.stats.events >= max_events:
                             break
-                    elif not self._consumer.assignment():
+                        continue
+                    finish()
+                    if max_events is not None and self.stats.events >= max_events:
+                        break
+                    if not self._consumer.assignment():
                         last_data = now  # idle only counts once we own partitions
                         continue
                     if now - last_check > HEALTH_EVERY:
                         last_check = now
-                        if not records and not self._state_intact():
+                        if not self._state_intact():
                             self._reattach("control or offsets changed while idle")
                             continue
                         if self.rebuild is None:
@@ -341,18 +375,25 @@ class ProjectorRunner:
                         elif on_caught_up is not None and self._all_caught_up() and on_caught_up():
                             self.stats.done = True
                             break
-                    if not records and idle_exit is not None and now - last_data > idle_exit:
+                    if idle_exit is not None and now - last_data > idle_exit:
                         break
                 except Fenced as exc:
+                    pending = None
                     self._reattach(str(exc))
                 except (StoreError, redis.RedisError) as exc:
+                    pending = None
                     log.error("Redis: %s; retrying in 1 s", exc)
                     time.sleep(1)
                     try:
                         self._reattach("Redis error")
                     except (StoreError, redis.RedisError):
                         continue
+            try:
+                finish()
+            except (Fenced, StoreError, redis.RedisError) as exc:
+                log.warning("last batch not applied: %s", exc)
         finally:
+            writer.shutdown(wait=True)
             self.close()
         return self.stats
 
