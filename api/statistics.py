@@ -126,6 +126,11 @@ def matches(employee: Employee, query: StatisticsQuery) -> bool:
     return query.department_id is None or query.department_id in profile.department_ids
 
 
+def format_latest(calendar: LocalCalendar, stored: int) -> str:
+    """A latest second as stored (second + 1, 0 = none) in SPEC's display form, or '-'."""
+    return calendar.format(stored - 1) if stored else "-"
+
+
 def row_of(
     employee: Employee, tally: Tally, calendar: LocalCalendar, opportunity: bool
 ) -> dict[str, Any]:
@@ -141,8 +146,8 @@ def row_of(
     }
     if opportunity:
         row["opportunity_count"] = int(counts[Kind.OPPORTUNITY])
-    row["customer_last_date"] = calendar.format(int(latest[0]) - 1) if latest[0] else "-"
-    row["follow_last_date"] = calendar.format(int(latest[1]) - 1) if latest[1] else "-"
+    row["customer_last_date"] = format_latest(calendar, int(latest[0]))
+    row["follow_last_date"] = format_latest(calendar, int(latest[1]))
     row["userid"] = employee.profile.userid
     row["avatar_mediaid"] = employee.profile.avatar_mediaid
     return row
@@ -304,12 +309,13 @@ class StatisticsEngine:
         shared = await self.reader.intersections(
             [[members_key, layout.employee_customers(tenant_id, row["id"])] for row in rows]
         )
+        customers = sorted(set().union(*shared))
+        states = dict(zip(customers, await self._states(layout, tenant_id, customers), strict=True))
         for row, members in zip(rows, shared, strict=True):
             tally = Tally.zeros(1)
-            states = await self._states(layout, tenant_id, members)
-            tally_facts(states, {row["id"]: 0}, days, self.calendar, tally)
-            latest = tally.latest[0]
-            row["customer_last_date"] = (
-                self.calendar.format(int(latest[0]) - 1) if latest[0] else "-"
+            tally_facts(
+                (states[member] for member in members), {row["id"]: 0}, days, self.calendar, tally
             )
-            row["follow_last_date"] = self.calendar.format(int(latest[1]) - 1) if latest[1] else "-"
+            latest = tally.latest[0]
+            row["customer_last_date"] = format_latest(self.calendar, int(latest[0]))
+            row["follow_last_date"] = format_latest(self.calendar, int(latest[1]))
