@@ -32,6 +32,8 @@ class ConsumeRun:
     cpu: float = 0.0
     """CPU seconds of the consuming process."""
     redis_cpu: float = 0.0
+    broker_cpu: float = 0.0
+    """CPU seconds of the Tansu broker over the same interval (it shares the 2 cores)."""
 
     @property
     def rate(self) -> float:
@@ -55,9 +57,9 @@ def redis_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def _applied(client: redis.Redis, prefix: str, topic: str) -> int:
+def applied(client: redis.Redis, prefix: str, topic: str, version: int = 1) -> int:
     """Records applied so far; a projector on an empty store writes version 1."""
-    raw = client.hgetall(Layout(prefix, 1).offsets(topic))
+    raw = client.hgetall(Layout(prefix, version).offsets(topic))
     return sum(int(offset) for offset in raw.values())
 
 
@@ -68,14 +70,16 @@ def run_projector(
     log_path: Path,
     profile: Path | None = None,
     timeout: float = 3600,
+    broker_pid: int | None = None,
 ) -> ConsumeRun:
     """Run `custstats projector` until it has applied `expected` records, then stop it."""
     command = [str(Path(sys.executable).with_name("custstats")), "projector", "--idle-exit", "60"]
     if profile is not None:
         command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
-                   "--rate", "50", "-o", str(profile), "--", *command]
+                   "--idle", "--rate", "50", "-o", str(profile), "--", *command]
     prefix, topic = env["CUSTSTATS_KEY_PREFIX"], env["CUSTSTATS_TOPIC"]
     redis_before = redis_cpu(client)
+    broker_before = _cpu_seconds(broker_pid) if broker_pid else 0.0
     with log_path.open("ab") as log:
         started = time.monotonic()
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -83,16 +87,16 @@ def run_projector(
         cpu = 0.0
         try:
             while True:
-                applied = _applied(client, prefix, topic)
+                done = applied(client, prefix, topic)
                 now = time.monotonic()
-                if applied and first is None:
-                    first = (now, applied)
-                if applied >= expected:
+                if done and first is None:
+                    first = (now, done)
+                if done >= expected:
                     break
                 if proc.poll() is not None:
                     raise RuntimeError(f"projector exited with {proc.returncode}; see {log_path}")
                 if now - started > timeout:
-                    raise RuntimeError(f"projector at {applied}/{expected} after {timeout} s")
+                    raise RuntimeError(f"projector at {done}/{expected} after {timeout} s")
                 cpu = max(cpu, _projector_cpu(proc.pid, profile is not None))
                 time.sleep(0.1)
         finally:
@@ -110,6 +114,7 @@ def run_projector(
         wall=now - started,
         cpu=cpu,
         redis_cpu=redis_cpu(client) - redis_before,
+        broker_cpu=_cpu_seconds(broker_pid) - broker_before if broker_pid else 0.0,
     )
 
 

@@ -36,7 +36,7 @@ with warnings.catch_warnings():
 
 from bench import generate, legacy, queries
 from bench.feed import feed
-from bench.projector import ConsumeRun, collapse_profile, run_ceiling, run_projector
+from bench.projector import ConsumeRun, applied, collapse_profile, run_ceiling, run_projector
 from custstats.servers import EmbeddedBroker, EmbeddedRedis, free_port
 from custstats.settings import Settings
 
@@ -120,7 +120,8 @@ def server_versions(store: redis.Redis) -> dict[str, str]:
 
 def run_dict(run: ConsumeRun) -> dict[str, float]:
     return {"events": run.events, "seconds": run.seconds, "wall": run.wall, "rate": run.rate,
-            "wall_rate": run.wall_rate, "cpu": run.cpu, "redis_cpu": run.redis_cpu}
+            "wall_rate": run.wall_rate, "cpu": run.cpu, "redis_cpu": run.redis_cpu,
+            "broker_cpu": run.broker_cpu}
 
 
 @contextmanager
@@ -151,6 +152,12 @@ def api_server(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]
             proc.wait()
 
 
+def _pid(server: EmbeddedBroker) -> int | None:
+    """The broker's process id (servers.py keeps it private; we only read its CPU time)."""
+    proc = getattr(server, "_proc", None)
+    return None if proc is None else int(proc.pid)
+
+
 def projector_phase(
     scale: generate.Scale, broker: EmbeddedBroker, store: EmbeddedRedis, ceiling: EmbeddedRedis,
     expected: int, repeats: int, profile: bool, workdir: Path,
@@ -175,7 +182,8 @@ def projector_phase(
         client.config_set("slowlog-log-slower-than", 10_000)
         client.slowlog_reset()
         env = environment(broker.bootstrap, store.url, f"bench-{number}")
-        run = run_projector(env, client, expected, workdir / "projector.log")
+        run = run_projector(env, client, expected, workdir / "projector.log",
+                            broker_pid=_pid(broker))
         log(f"projector {number + 1}/{repeats}: {run.rate:,.0f} events/s "
             f"(wall {run.wall:.1f} s, cpu {run.cpu:.1f} s, redis cpu {run.redis_cpu:.1f} s)")
         out["projector"].append(run_dict(run))
@@ -321,27 +329,42 @@ def _latency_dict(latency: queries.Latency) -> dict[str, float]:
 
 
 def rebuild_phase(env: dict[str, str], client: redis.Redis, projector_runs: list[dict[str, Any]],
-                  workdir: Path) -> dict[str, Any]:
-    """`custstats rebuild` wall time; the projector's replay stands in while it does not exist."""
+                  expected: int, timeout_s: float, workdir: Path) -> dict[str, Any]:
+    """`custstats rebuild` wall time, stopped at `timeout_s` (its progress then extrapolated)."""
+    stand_in = "stand-in: fresh projector replay of the whole topic into an empty store"
     if importlib.util.find_spec("custstats.rebuild") is None:
-        return {"kind": "stand-in: fresh projector replay of the whole topic into an empty store",
-                "seconds": spread([run["wall"] for run in projector_runs])}
+        return {"kind": stand_in, "seconds": spread([run["wall"] for run in projector_runs])}
     started = time.monotonic()
     with (workdir / "rebuild.log").open("ab") as out:
-        proc = subprocess.run([CUSTSTATS, "rebuild"], env=env, stdout=out,
-                              stderr=subprocess.STDOUT, timeout=3600, check=False)
+        proc = subprocess.Popen([CUSTSTATS, "rebuild"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            replayed = applied(client, env["CUSTSTATS_KEY_PREFIX"], TOPIC, version=2)
+            proc.send_signal(signal.SIGTERM)  # the command is safe to interrupt
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            seconds = time.monotonic() - started
+            estimate = seconds * expected / max(replayed, 1)
+            return {"kind": f"`custstats rebuild` stopped after {seconds:.0f} s with "
+                    f"{replayed:,} of {expected:,} records replayed; the seconds are the "
+                    "extrapolated total", "seconds": spread([estimate]), "timed_out": True}
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         return {"kind": f"`custstats rebuild` failed (exit {proc.returncode}, "
-                f"after {seconds:.0f} s, see rebuild.log); stand-in: fresh projector replay "
-                "of the whole topic into an empty store",
+                f"after {seconds:.0f} s, see rebuild.log); {stand_in}",
                 "seconds": spread([run["wall"] for run in projector_runs]), "failed": True}
     return {"kind": "custstats rebuild", "seconds": spread([seconds]),
             "used_memory_after": client.info("memory")["used_memory"]}
 
 
 def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_legacy: bool,
-              profile: bool, legacy_per_class: int, legacy_budget_s: float) -> dict[str, Any]:
+              profile: bool, legacy_per_class: int, legacy_budget_s: float,
+              rebuild_timeout: float) -> dict[str, Any]:
     scale = generate.SCALES[name]
     DATA.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
@@ -382,8 +405,9 @@ def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_
                                             workdir)
             legacy.restore_buffer_pool(result["legacy"]["buffer_pool_before"])
             _save(name, result)
-        result["rebuild"] = rebuild_phase(environment(broker.bootstrap, store.url, "bench-rebuild"),
-                                          client, result["projector"], workdir)
+        result["rebuild"] = rebuild_phase(
+            environment(broker.bootstrap, store.url, "bench-rebuild"), client,
+            result["projector"], expected, rebuild_timeout, workdir)
     result["total_s"] = time.monotonic() - started
     _save(name, result)
     log(f"{name} done in {result['total_s']:.0f} s")
@@ -408,9 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--legacy-per-class", type=int, default=100)
     parser.add_argument("--legacy-budget", type=float, default=60.0,  # per class
                         help="seconds of MariaDB time per class before stopping (min 10 requests)")
+    parser.add_argument("--rebuild-timeout", type=float, default=1800,
+                        help="stop the rebuild after this long and extrapolate its progress")
     args = parser.parse_args(argv)
     run_scale(args.scale, args.repeats, args.query_repeats, args.per_class, not args.no_legacy,
-              args.profile, args.legacy_per_class, args.legacy_budget)
+              args.profile, args.legacy_per_class, args.legacy_budget, args.rebuild_timeout)
     return 0
 
 
