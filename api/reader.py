@@ -103,11 +103,7 @@ class ProjectionReader:
     async def customer_states(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hget(key, "s")
-            replies: list[bytes | None] = await pipe.execute()
-        return replies
+        return await self.blobs(keys)
 
     async def ping(self) -> Any:
         return await self.client.ping()

@@ -56,7 +56,7 @@ def read_request(events: Iterable[Event]) -> ReadRequest:
 
 @dataclass(slots=True)
 class Snapshot:
-    """States as read (raw bytes and write counter, for the write's checks), parsed once."""
+    """States as read (raw bytes, which the write checks are unchanged), parsed once."""
 
     customers: dict[TenantCustomer, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
     profiles: dict[TenantEmployee, bytes | None] = field(default_factory=dict)
@@ -139,10 +139,8 @@ def fold_batch(
     for tenant, customer_id in changed:
         state = states[(tenant, customer_id)]
         key_ = layout.customer(tenant, customer_id)
-        version = snapshot.customers.get((tenant, customer_id), (None, None))[1]
-        writes.expect(key_, "n", version)
-        writes.hash_sets[(key_, "s")] = customer_fold.dumps(state)
-        writes.hash_sets[(key_, "n")] = str(int(version or 0) + 1).encode()
+        writes.expect(key_, "", snapshot.customers.get((tenant, customer_id), (None, None))[0])
+        writes.values[key_] = customer_fold.dumps(state)
     for (tenant, employee_id), profile in profiles.items():
         profiles_key = layout.profiles(tenant)
         writes.expect(profiles_key, str(employee_id), snapshot.profiles.get((tenant, employee_id)))

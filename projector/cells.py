@@ -27,6 +27,9 @@ class BatchWrites:
     """Merged writes of one batch; `checks` are (key, field) -> value expected before writing."""
 
     checks: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
+    """(key, field) -> expected; field "" means the key is a plain string."""
+    values: dict[str, bytes] = field(default_factory=dict)
+    """Plain string keys to SET (customer states)."""
     hash_sets: dict[tuple[str, str], bytes] = field(default_factory=dict)
     counters: dict[tuple[str, int], int] = field(default_factory=dict)
     maxima: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -65,7 +68,8 @@ class BatchWrites:
 
     def __len__(self) -> int:
         return (
-            len(self.hash_sets)
+            len(self.values)
+            + len(self.hash_sets)
             + len(self.counters)
             + len(self.maxima)
             + len(self.hash_counters)

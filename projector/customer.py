@@ -13,6 +13,7 @@ does not depend on that order nor on re-deliveries:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from projector.facts import Attributes, Fact, FactDelta, Kind, add_into, slices_
 Version = tuple[int, str]
 """(occurred_at in microseconds, event_id): the order of 'latest' in SPEC §2."""
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 
 def event_digest(event_id: str) -> int:
@@ -172,24 +173,45 @@ def apply(state: CustomerState, event: CustomerEvent) -> CustomerChange | None:
 # --- persisted form -------------------------------------------------------------------------
 
 
+_CODES = {"industry_id": "i", "source_id": "s", "progress_id": "p", "tag_ids": "t"}
+_NAMES = {code: name for name, code in _CODES.items()}
+_DIGEST = 7
+
+
 def dumps(state: CustomerState) -> bytes:
-    """Compact JSON; the format number lets a newer projector refuse an older layout."""
+    """Compact JSON: versions stored once and referred to by position, seen digests packed.
+
+    The format number lets a newer projector refuse an older layout."""
+    versions: list[Version] = []
+    position: dict[Version, int] = {}
+
+    def ref(version: Version | None) -> int:
+        if version is None:
+            return -1
+        at = position.get(version)
+        if at is None:
+            at = position[version] = len(versions)
+            versions.append(version)
+        return at
+
+    attributes = [
+        [_CODES[name], value, ref(version)] for name, (value, version) in state.attributes.items()
+    ]
+    relationships = [
+        [employee, ref(rel.added), ref(rel.lost)] for employee, rel in state.relationships.items()
+    ]
     facts: list[int] = []
     for (employee_id, kind, second), count in state.facts.items():
         facts.extend((employee_id, int(kind), second, count))
+    seen = b"".join(digest.to_bytes(_DIGEST, "big") for digest in sorted(state.seen))
     return orjson.dumps(
         {
             "v": STATE_FORMAT,
-            "a": {name: [value, ts, eid] for name, (value, (ts, eid)) in state.attributes.items()},
-            "r": {
-                str(employee): [
-                    *(rel.added or (None, None)),
-                    *(rel.lost or (None, None)),
-                ]
-                for employee, rel in state.relationships.items()
-            },
+            "t": versions,
+            "a": attributes,
+            "r": relationships,
             "f": facts,
-            "s": sorted(state.seen),
+            "s": base64.b64encode(seen).decode(),
         }
     )
 
@@ -200,15 +222,22 @@ def loads(raw: bytes | None) -> CustomerState:
     data = orjson.loads(raw)
     if data.get("v") != STATE_FORMAT:
         raise ValueError(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
+    versions: list[Version] = [(ts, eid) for ts, eid in data["t"]]
     attributes: dict[str, tuple[Any, Version]] = {}
-    for name, (value, ts, eid) in data["a"].items():
-        attributes[name] = (tuple(value) if name == "tag_ids" else value, (ts, eid))
-    relationships = {}
-    for employee, (ats, aeid, lts, leid) in data["r"].items():
-        relationships[int(employee)] = Relationship(
-            None if ats is None else (ats, aeid), None if lts is None else (lts, leid)
+    for code, value, at in data["a"]:
+        name = _NAMES[code]
+        attributes[name] = (tuple(value) if code == "t" else value, versions[at])
+    relationships = {
+        employee: Relationship(
+            None if added < 0 else versions[added], None if lost < 0 else versions[lost]
         )
+        for employee, added, lost in data["r"]
+    }
     flat = data["f"]
     keys = zip(flat[0::4], flat[1::4], flat[2::4], strict=True)
     facts: dict[Fact, int] = dict(zip(keys, flat[3::4], strict=True))  # type: ignore[arg-type]
-    return CustomerState(attributes, relationships, facts, set(data["s"]))
+    packed = base64.b64decode(data["s"])
+    seen = {
+        int.from_bytes(packed[at : at + _DIGEST], "big") for at in range(0, len(packed), _DIGEST)
+    }
+    return CustomerState(attributes, relationships, facts, seen)

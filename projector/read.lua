@@ -1,6 +1,6 @@
 -- Read what a batch needs, and give every named employee its dense index, in one call.
--- ARGV is a sequence of requests; the reply has one value per request ('C' has two).
---   C key        customer state: fields s, n (false when absent)
+-- ARGV is a sequence of requests; the reply has one value per request.
+--   C key        customer state (a string; false when absent)
 --   P key field  a hash field (employee profile)
 --   I key field  the employee's index in the tenant's index hash, allocated when new
 local out = {}
@@ -9,9 +9,7 @@ local n = #ARGV
 while i <= n do
   local op = ARGV[i]
   if op == 'C' then
-    local v = redis.call('HMGET', ARGV[i + 1], 's', 'n')
-    out[#out + 1] = v[1]
-    out[#out + 1] = v[2]
+    out[#out + 1] = redis.call('GET', ARGV[i + 1])
     i = i + 2
   elseif op == 'P' then
     out[#out + 1] = redis.call('HGET', ARGV[i + 1], ARGV[i + 2])

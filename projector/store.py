@@ -50,6 +50,8 @@ def encode_writes(writes: BatchWrites) -> list[Any]:
             fields.setdefault(key, []).append(f"{field}={delta}")
     for key, parts in fields.items():
         args += ["H", key, ",".join(parts)]
+    for key, value in writes.values.items():
+        args += ["V", key, value]
     values: dict[str, list[Any]] = {}
     for (key, field), value in writes.hash_sets.items():
         values.setdefault(key, []).extend((field, value))
@@ -113,8 +115,8 @@ class ProjectorStore:
         reply = self._call(self._read, args) if args else []
         snapshot = Snapshot()
         for number, key in enumerate(customers):
-            snapshot.customers[key] = (reply[2 * number], reply[2 * number + 1])
-        offset = 2 * len(customers)
+            snapshot.customers[key] = (reply[number], reply[number])
+        offset = len(customers)
         for number, key in enumerate(profiles):
             snapshot.profiles[key] = reply[offset + number]
         self._ensure_indexes(request.employees | employees_in_history(snapshot, request.movable))

@@ -17,7 +17,7 @@ import redis
 
 from projector.layout import ControlLayout, Layout
 
-PROJECTION_FORMAT = 1
+PROJECTION_FORMAT = 2
 """Bump whenever key layout or state encoding changes: older versions get rebuilt."""
 
 CURRENT = "current"

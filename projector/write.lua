@@ -1,10 +1,12 @@
 -- Apply one batch atomically: first every check, then every write, or nothing at all.
--- ARGV[1] = number of checks; then per check: key, field, present ('0'/'1'), expected value.
+-- ARGV[1] = number of checks; then per check: key, field, present ('0'/'1'), expected value
+-- (field '' = the key is a plain string).
 -- Then ops until the end; each op names one key and carries everything the batch does to it,
 -- so a batch is a few hundred calls whatever its size:
 --   B key payload        BITFIELD INCRBY i32: payload = (slot u32, delta i32) big-endian pairs
 --   H key payload        HINCRBY: payload = "field=delta,field=delta,..."; zero fields deleted
 --   S key n f1 v1 ... fn vn   HSET of n fields
+--   V key value          SET (customer states)
 --   A key payload        SADD of the members in "m1,m2,..."
 --   R key payload        SREM of the members in "m1,m2,..."
 --   X key payload        BITFIELD u32 max: payload = (slot u32, value u32) pairs
@@ -42,7 +44,12 @@ end
 local i = 2
 local checks = tonumber(ARGV[1])
 for c = 1, checks do
-  local held = redis.call('HGET', ARGV[i], ARGV[i + 1])
+  local held
+  if ARGV[i + 1] == '' then
+    held = redis.call('GET', ARGV[i])
+  else
+    held = redis.call('HGET', ARGV[i], ARGV[i + 1])
+  end
   if ARGV[i + 2] == '0' then
     if held then return {0, c} end
   elseif held ~= ARGV[i + 3] then
@@ -73,6 +80,9 @@ while i <= n do
     for field, delta in string.gmatch(ARGV[i + 2], '([^,=]+)=(-?%d+)') do
       if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
     end
+    i = i + 3
+  elseif op == 'V' then
+    redis.call('SET', ARGV[i + 1], ARGV[i + 2])
     i = i + 3
   elseif op == 'S' then
     local count = tonumber(ARGV[i + 2])

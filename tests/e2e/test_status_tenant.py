@@ -24,6 +24,7 @@ from kafka import KafkaProducer
 from api.app import api_key_digest, create_app
 from custstats.servers import free_port
 from custstats.settings import Settings
+from projector.versions import PROJECTION_FORMAT
 from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import project
 
@@ -178,7 +179,8 @@ def test_status_after_projecting_counts_events_tenants_and_dead_letters(
     project_topic(env)
 
     shown = status_json(env)
-    assert shown["projection"] == {"version": 1, "format": 1, "format_expected": 1}
+    written = {"version": 1, "format": PROJECTION_FORMAT, "format_expected": PROJECTION_FORMAT}
+    assert shown["projection"] == written
     assert shown["ready"]["ready"] is True
     assert shown["lag"] == 0
     assert [row["lag"] for row in shown["partitions"]] == [0, 0, 0]
