@@ -13,21 +13,10 @@ from typing import Any
 
 import orjson
 
-from api.params import ParamError
+from api.params import SORT_FIELDS, ParamError
 
-ROW_FIELDS = (
-    "id",
-    "name",
-    "follow_count",
-    "lose_customer_count",
-    "customer_count",
-    "new_customer_count",
-    "opportunity_count",
-    "customer_last_date",
-    "follow_last_date",
-    "userid",
-    "avatar_mediaid",
-)
+ROW_FIELDS = (*SORT_FIELDS, "userid", "avatar_mediaid")
+"""A row's keys in the legacy order: every sortable field, then the two profile ids."""
 # A host name, IPv4 or bracketed IPv6, with an optional port; anything else in a Host
 # header would be copied into every page URL, so it is not trusted.
 _AUTHORITY = re.compile(r"(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?", re.IGNORECASE)

@@ -130,6 +130,34 @@ def all_answers_exact(client: redis.Redis, url: str, prefix: str, topic: str, lo
         )
 
 
+def rebuild_while_ingesting(
+    env: dict[str, str],
+    tmp_path: Path,
+    log: Log,
+    more: list[dict[str, Any]],
+    check: Callable[[int], bool],
+    *rebuild_args: str,
+) -> int:
+    """Publish `more` in small steps while `custstats rebuild` runs; check answers meanwhile.
+    Returns how many consistent checks passed."""
+
+    def ingest() -> None:
+        for start_at in range(0, len(more), 150):
+            log.publish(more[start_at : start_at + 150])
+            time.sleep(0.1)
+
+    feeder = threading.Thread(target=ingest)
+    feeder.start()
+    rebuild = start(env, tmp_path / "rebuild.log", "rebuild", *rebuild_args)
+    checks = 0
+    while rebuild.poll() is None:
+        if check(checks):
+            checks += 1
+    feeder.join()
+    assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
+    return checks
+
+
 def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
     kafka_bootstrap: str,
     make_topic: TopicFactory,
@@ -152,24 +180,16 @@ def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
             "the live projector",
         )
         old_version = applied(redis_client, key_prefix, topic)[0]
-
-        def ingest() -> None:
-            for start_at in range(6000, 9000, 150):
-                log.publish(events[start_at : start_at + 150])
-                time.sleep(0.1)
-
-        feeder = threading.Thread(target=ingest)
-        feeder.start()
-        rebuild = start(env, tmp_path / "rebuild.log", "rebuild")
-        checks = 0
-        while rebuild.poll() is None:
-            if consistent_check(
-                redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]
-            ):
-                checks += 1
-        assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
+        checks = rebuild_while_ingesting(
+            env,
+            tmp_path,
+            log,
+            events[6000:],
+            lambda n: consistent_check(
+                redis_client, redis_url, key_prefix, topic, log, QUERIES[n % 3]
+            ),
+        )
         assert checks >= 3
-        feeder.join()
         new_version = applied(redis_client, key_prefix, topic)[0]
         assert new_version is not None and new_version != old_version
         assert field_version(redis_client, key_prefix, REBUILD) is None
@@ -350,23 +370,17 @@ def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
             "the live projector",
         )
         current = field_version(redis_client, key_prefix, CURRENT)
-
-        def ingest() -> None:
-            for start_at in range(6000, 8000, 100):
-                log.publish(events[start_at : start_at + 100])
-                time.sleep(0.1)
-
-        feeder = threading.Thread(target=ingest)
-        feeder.start()
-        rebuild = start(env, tmp_path / "rebuild.log", "rebuild", "--tenant", "2")
-        checks = 0
-        while rebuild.poll() is None:
-            if consistent_check(
-                redis_client, redis_url, key_prefix, topic, log, QUERIES[checks % 3]
-            ):
-                checks += 1
-        assert rebuild.returncode == 0, (tmp_path / "rebuild.log").read_text()
-        feeder.join()
+        rebuild_while_ingesting(
+            env,
+            tmp_path,
+            log,
+            events[6000:],
+            lambda n: consistent_check(
+                redis_client, redis_url, key_prefix, topic, log, QUERIES[n % 3]
+            ),
+            "--tenant",
+            "2",
+        )
         moved = redis_client.hget(f"{key_prefix}:control", "tenant:2")
         assert moved is not None and int(moved) != current
         wait_for(
