@@ -159,7 +159,11 @@ def _frame_name(frame: str) -> str:
 
 
 def collapse_profile(path: Path, top: int = 25) -> list[tuple[str, float, float]]:
-    """(function, self share, inclusive share) of a py-spy raw (collapsed) profile."""
+    """(function, self share, inclusive share) of the main thread in a py-spy raw profile.
+
+    Background threads (kafka-python's I/O thread, idle in select) are left out, so with
+    `--idle` the shares are of the main thread's wall time, waits on Redis included.
+    """
     self_count: dict[str, int] = {}
     inclusive: dict[str, int] = {}
     total = 0
@@ -169,6 +173,8 @@ def collapse_profile(path: Path, top: int = 25) -> list[tuple[str, float, float]
             continue
         count = int(count_text)
         frames = [_frame_name(frame) for frame in stack.split(";")]
+        if frames[0].startswith("Thread._bootstrap"):
+            continue
         total += count
         leaf = frames[-1]
         self_count[leaf] = self_count.get(leaf, 0) + count

@@ -133,11 +133,12 @@ def api_server(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while True:  # up, and answering the big tenant from the projection
             try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                answer = httpx.post(queries.statistics_url(base), json={}, timeout=10)
+                if answer.status_code == 200 and answer.json().get("result") == 1:
                     break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"API did not become ready; see {log_path}")
@@ -160,12 +161,12 @@ def _pid(server: EmbeddedBroker) -> int | None:
 
 def projector_phase(
     scale: generate.Scale, broker: EmbeddedBroker, store: EmbeddedRedis, ceiling: EmbeddedRedis,
-    expected: int, repeats: int, profile: bool, workdir: Path,
+    expected: int, repeats: int, profile: str, workdir: Path,
 ) -> dict[str, Any]:
     client = redis.Redis.from_url(store.url)
     ceiling_client = redis.Redis.from_url(ceiling.url)
     out: dict[str, Any] = {"projector": [], "ceiling": []}
-    if profile:
+    if profile == "all":
         client.flushall()
         raw = workdir / f"{scale.name}-projector.pyspy.txt"
         log("projector under py-spy (not timed)")
@@ -223,7 +224,7 @@ def _key_families(client: redis.Redis, sample: int = 20_000) -> dict[str, dict[s
 
 def query_phase(
     scale: generate.Scale, env: dict[str, str], client: redis.Redis, repeats: int,
-    per_class: int, workdir: Path, profile: bool,
+    per_class: int, workdir: Path, profile: str,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"classes": {}, "wrk": [], "commandstats": {}}
     with api_server(env, workdir / "api.log") as (base, pid):
@@ -253,7 +254,7 @@ def query_phase(
             result = queries.wrk_mix(base, mix, workdir)
             log(f"wrk {number + 1}: {result['rps']:,.0f} req/s, p99 {result['p99_ms']:.1f} ms")
             out["wrk"].append(result)
-        if profile:
+        if profile != "none":
             out["profile"] = profile_api(base, pid, scale, workdir)
     return out
 
@@ -363,7 +364,7 @@ def rebuild_phase(env: dict[str, str], client: redis.Redis, projector_runs: list
 
 
 def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_legacy: bool,
-              profile: bool, legacy_per_class: int, legacy_budget_s: float,
+              profile: str, legacy_per_class: int, legacy_budget_s: float,
               rebuild_timeout: float) -> dict[str, Any]:
     scale = generate.SCALES[name]
     DATA.mkdir(exist_ok=True)
@@ -427,8 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each query class and of wrk")
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--no-legacy", action="store_true")
-    parser.add_argument("--profile", action="store_true",
-                        help="one extra projector run, and the API, under py-spy")
+    parser.add_argument("--profile", choices=("none", "api", "all"), default="none",
+                        help="py-spy the API (api), and also one extra projector run (all)")
     parser.add_argument("--legacy-per-class", type=int, default=100)
     parser.add_argument("--legacy-budget", type=float, default=60.0,  # per class
                         help="seconds of MariaDB time per class before stopping (min 10 requests)")
