@@ -67,6 +67,16 @@ class ProjectionReader:
         first, last = await self.client.hmget(layout.meta(tenant_id), ["first_day", "last_day"])
         return None if first is None or last is None else (int(first), int(last))
 
+    async def staff_token(self, layout: Layout, tenant_id: int) -> tuple[Any, ...]:
+        """Changes whenever the tenant's rows or profiles may have: the version's creation
+        token, how many employees are named (a set that only grows), profile writes."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(layout.instance(tenant_id))
+            pipe.scard(layout.named_employees(tenant_id))
+            pipe.hget(layout.meta(tenant_id), "profiles")
+            replies: list[Any] = await pipe.execute()
+        return (layout.version_of(tenant_id), *replies)
+
     async def employees(
         self, layout: Layout, tenant_id: int
     ) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:

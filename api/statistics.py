@@ -13,6 +13,7 @@ Three read plans, chosen by the customer filters (docs/projection.md):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -192,10 +193,31 @@ class Page:
     total: int
 
 
+STAFF_CACHE_SIZE = 256
+
+
 class StatisticsEngine:
     def __init__(self, reader: ProjectionReader, calendar: LocalCalendar) -> None:
         self.reader = reader
         self.calendar = calendar
+        self._staff: OrderedDict[tuple[str, int], tuple[tuple[Any, ...], list[Employee]]] = (
+            OrderedDict()
+        )
+
+    async def staff(self, layout: Layout, tenant_id: int) -> list[Employee]:
+        """The tenant's employees, re-read only when its staff token changed."""
+        token = await self.reader.staff_token(layout, tenant_id)
+        key = (layout.prefix, tenant_id)
+        cached = self._staff.get(key)
+        if cached is not None and cached[0] == token:
+            self._staff.move_to_end(key)
+            return cached[1]
+        index, profiles = await self.reader.employees(layout, tenant_id)
+        staff = employees_of(index, profiles)
+        self._staff[key] = (token, staff)
+        if len(self._staff) > STAFF_CACHE_SIZE:
+            self._staff.popitem(last=False)
+        return staff
 
     async def page(
         self,
@@ -205,8 +227,7 @@ class StatisticsEngine:
         *,
         opportunity: bool,
     ) -> Page:
-        index, profiles = await self.reader.employees(layout, tenant_id)
-        staff = employees_of(index, profiles)
+        staff = await self.staff(layout, tenant_id)
         size = max((employee.position for employee in staff), default=-1) + 1
         chosen = [employee for employee in staff if matches(employee, query)]
         filters = [

@@ -145,4 +145,5 @@ def fold_batch(
         profiles_key = layout.profiles(tenant)
         writes.expect(profiles_key, str(employee_id), snapshot.profiles.get((tenant, employee_id)))
         writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
+        writes.hash_count(layout.meta(tenant), "profiles", 1)  # readers' staff caches key on it
     return writes

@@ -56,6 +56,10 @@ class Layout:
         """Set of employee ids any applied event named: the tenant's rows."""
         return f"{self.tenant(tenant_id)}:n"
 
+    def instance(self, tenant_id: int) -> str:
+        """The creation token of the version holding this tenant (see versions.instance_key)."""
+        return f"{self.prefix}:v{self.version_of(tenant_id)}:id"
+
     def meta(self, tenant_id: int) -> str:
         return f"{self.tenant(tenant_id)}:meta"
 

@@ -10,6 +10,7 @@ atomic HSET that fences every writer of the old version at its next batch.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Callable
 
@@ -43,6 +44,12 @@ def format_key(layout: Layout) -> str:
     return f"{layout.root}:format"
 
 
+def instance_key(layout: Layout) -> str:
+    """A random token written when a version is created: tells a version re-created after a
+    flush from the one it replaced, so readers' caches cannot outlive their data."""
+    return f"{layout.root}:id"
+
+
 def ready_key(layout: Layout) -> str:
     """Hash partition -> '1' once that partition was caught up; with `partitions` = count."""
     return f"{layout.root}:ready"
@@ -61,6 +68,7 @@ def current_layout(client: redis.Redis, prefix: str) -> Layout:
     version = int(client.hget(control.key, CURRENT) or 1)
     layout = Layout(prefix, version)
     client.set(format_key(layout), PROJECTION_FORMAT, nx=True)
+    client.set(instance_key(layout), secrets.token_hex(8), nx=True)
     written = written_format(client, layout)
     if written != PROJECTION_FORMAT:
         raise FormatMismatch(
@@ -102,6 +110,7 @@ def allocate_version(client: redis.Redis, prefix: str) -> Layout:
         version = int(client.hincrby(control.key, "next", 1))
     layout = Layout(prefix, version)
     client.set(format_key(layout), PROJECTION_FORMAT)
+    client.set(instance_key(layout), secrets.token_hex(8))
     return layout
 
 
