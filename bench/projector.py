@@ -159,7 +159,7 @@ def _frame_name(frame: str) -> str:
 
 
 def collapse_profile(path: Path, top: int = 25) -> list[tuple[str, float, float]]:
-    """(function, self share, inclusive share) of the main thread in a py-spy raw profile.
+    """(function, self share, inclusive share), most self time first, of the main thread.
 
     Background threads (kafka-python's I/O thread, idle in select) are left out, so with
     `--idle` the shares are of the main thread's wall time, waits on Redis included.
@@ -182,7 +182,7 @@ def collapse_profile(path: Path, top: int = 25) -> list[tuple[str, float, float]
             inclusive[frame] = inclusive.get(frame, 0) + count
     if not total:
         return []
-    ranked = sorted(inclusive, key=lambda name: inclusive[name], reverse=True)
+    ranked = sorted(self_count, key=lambda name: self_count[name], reverse=True)
     return [
-        (name, self_count.get(name, 0) / total, inclusive[name] / total) for name in ranked[:top]
+        (name, self_count[name] / total, inclusive[name] / total) for name in ranked[:top]
     ]
