@@ -48,23 +48,71 @@ class Applier:
         self.topic = topic
         self.fences = tuple(fences)
 
+    def fold(
+        self,
+        events: Sequence[Event],
+        offsets: Mapping[int, OffsetMove] | None = None,
+        dead_letters: int = 0,
+        carried: Mapping[str, bytes] | None = None,
+    ) -> tuple[BatchWrites, set[tuple[str, str]]]:
+        """Read and fold one batch into its writes; `carried` = values the batch before this one
+        writes (it may still be in flight), used instead of what Redis holds for those keys."""
+        layout = self.projection.layout
+        snapshot = self.store.snapshot(read_request(events))
+        if carried:
+            for customer in list(snapshot.customers):
+                value = carried.get(layout.customer(*customer))
+                if value is not None:
+                    snapshot.customers[customer] = (value, value)
+                    snapshot.parsed.pop(customer, None)
+            for employee in list(snapshot.profiles):
+                value = carried.get(f"{layout.profiles(employee[0])}\0{employee[1]}")
+                if value is not None:
+                    snapshot.profiles[employee] = value
+        writes = fold_batch(events, snapshot, self.projection)
+        fenced_checks = self._add_offsets(writes, layout.offsets(self.topic), offsets or {})
+        for key, field, value in self.fences:
+            writes.expect(key, field, value)
+            fenced_checks.add((key, field))
+        if dead_letters:
+            writes.hash_count(layout.dead_letters(self.topic), "count", dead_letters)
+        return writes, fenced_checks
+
+    @staticmethod
+    def carried_by(writes: BatchWrites) -> dict[str, bytes]:
+        """What a folded batch will write that the next batch's fold must start from."""
+        carried = dict(writes.values)
+        for (key, field), value in writes.hash_sets.items():
+            if key.endswith(":e"):
+                carried[f"{key}\0{field}"] = value
+        return carried
+
+    def commit(
+        self,
+        writes: BatchWrites,
+        fenced_checks: set[tuple[str, str]],
+        events: Sequence[Event],
+        offsets: Mapping[int, OffsetMove] | None = None,
+        dead_letters: int = 0,
+    ) -> None:
+        """Write a folded batch; when a state it read changed meanwhile, fold it again."""
+        failed = self.store.commit(writes)
+        if failed is None:
+            return
+        if failed in fenced_checks:
+            raise Fenced(f"{failed[0]} {failed[1]} changed under us")
+        log.info("state changed during batch, folding it again")
+        self.apply(events, offsets, dead_letters)
+
     def apply(
         self,
         events: Sequence[Event],
         offsets: Mapping[int, OffsetMove] | None = None,
         dead_letters: int = 0,
     ) -> None:
-        layout = self.projection.layout
-        offsets_key = layout.offsets(self.topic)
+        """Read, fold and write one batch, retrying while other writers change its states."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            snapshot = self.store.snapshot(read_request(events))
-            writes = fold_batch(events, snapshot, self.projection)
-            fenced_checks = self._add_offsets(writes, offsets_key, offsets or {})
-            for key, field, value in self.fences:
-                writes.expect(key, field, value)
-                fenced_checks.add((key, field))
-            if dead_letters:
-                writes.hash_count(layout.dead_letters(self.topic), "count", dead_letters)
+            writes, fenced_checks = self.fold(events, offsets, dead_letters)
             failed = self.store.commit(writes)
             if failed is None:
                 return

@@ -34,7 +34,7 @@ from events.decode import Poison, decode
 from events.schema import Event
 from projector.applier import Applier, Fenced, OffsetMove
 from projector.calendar import LocalCalendar
-from projector.cells import CellProjection
+from projector.cells import BatchWrites, CellProjection
 from projector.layout import ControlLayout, Layout
 from projector.store import ProjectorStore, StoreError
 from projector.versions import (
@@ -146,6 +146,8 @@ class ProjectorRunner:
             self.fences.append((key, EPOCH, epoch))
         self.applier = Applier(self.store, projection, self.settings.topic, fences=self.fences)
         self.ready_marked.clear()
+        self.carried: dict[str, bytes] = {}
+        """What the batch in flight writes: the next batch folds from it, not from Redis."""
 
     # --- positions ----------------------------------------------------------------------
 
@@ -288,10 +290,21 @@ class ProjectorRunner:
         return prepared
 
     def apply_prepared(self, prepared: Prepared) -> Prepared:
-        """Dead-letter, then apply one batch with its offsets (runs on the writer thread)."""
+        """Dead-letter, then apply one batch with its offsets."""
         if prepared.poison and self.rebuild is None:  # a replay counts, never re-sends
             self._dead_letter(prepared.poison)
         self.applier.apply(prepared.events, prepared.offsets, len(prepared.poison))
+        return prepared
+
+    def _commit(
+        self,
+        applier: Applier,
+        writes: BatchWrites,
+        fenced: set[tuple[str, str]],
+        prepared: Prepared,
+    ) -> Prepared:
+        """The writer thread's part: one atomic Redis call (re-folded if a state raced)."""
+        applier.commit(writes, fenced, prepared.events, prepared.offsets, len(prepared.poison))
         return prepared
 
     def _finished(self, prepared: Prepared) -> None:
@@ -348,14 +361,22 @@ class ProjectorRunner:
         try:
             while not self.stop_requested.is_set():
                 try:
-                    # While Redis applies batch N, this thread polls and decodes batch N+1.
+                    # While Redis applies batch N, this thread polls, decodes and folds batch
+                    # N+1, starting from the states batch N writes (`carried`).
                     records = self._consumer.poll(timeout_ms=200)
                     now = time.monotonic()
                     if records:
                         last_data = now
                         prepared = self.prepare(records)
+                        if prepared.poison and self.rebuild is None:  # a replay never re-sends
+                            self._dead_letter(prepared.poison)
+                        applier = self.applier
+                        writes, fenced = applier.fold(
+                            prepared.events, prepared.offsets, len(prepared.poison), self.carried
+                        )
+                        self.carried = Applier.carried_by(writes)
                         finish()
-                        pending = writer.submit(self.apply_prepared, prepared)
+                        pending = writer.submit(self._commit, applier, writes, fenced, prepared)
                         if max_events is not None and self.stats.events >= max_events:
                             break
                         continue
@@ -382,6 +403,7 @@ class ProjectorRunner:
                     self._reattach(str(exc))
                 except (StoreError, redis.RedisError) as exc:
                     pending = None
+                    self.carried = {}
                     log.error("Redis: %s; retrying in 1 s", exc)
                     time.sleep(1)
                     try:
