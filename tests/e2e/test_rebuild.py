@@ -6,7 +6,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,32 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def live_projector(
+    env: dict[str, str],
+    tmp_path: Path,
+    client: redis.Redis,
+    prefix: str,
+    topic: str,
+    log: Log,
+    caught_up_at: int,
+) -> Iterator[None]:
+    """A live `custstats projector` that has applied the first `caught_up_at` records; stopped
+    (and the log's producer closed) on the way out."""
+    live = start(env, tmp_path / "live.log", "projector")
+    try:
+        wait_for(
+            lambda: sum(applied(client, prefix, topic)[1].values()) == caught_up_at,
+            60,
+            "the live projector",
+        )
+        yield
+    finally:
+        live.terminate()
+        live.wait(timeout=30)
+        log.close()
+
+
 def consistent_check(
     client: redis.Redis, url: str, prefix: str, topic: str, log: Log, query: dict[str, Any]
 ) -> bool:
@@ -172,13 +199,7 @@ def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
     log = Log(kafka_bootstrap, topic)
     log.publish(events[:6000])
     env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
-    live = start(env, tmp_path / "live.log", "projector")
-    try:
-        wait_for(
-            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000,
-            60,
-            "the live projector",
-        )
+    with live_projector(env, tmp_path, redis_client, key_prefix, topic, log, 6000):
         old_version = applied(redis_client, key_prefix, topic)[0]
         checks = rebuild_while_ingesting(
             env,
@@ -201,10 +222,6 @@ def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
         all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
         assert stored_versions(redis_client, key_prefix) == {new_version}
         assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{old_version}:*"))
-    finally:
-        live.terminate()
-        live.wait(timeout=30)
-        log.close()
 
 
 def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
@@ -258,13 +275,7 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
     log = Log(kafka_bootstrap, topic)
     log.publish(messy_events(5, 12_000))
     env = settings_env(topic)
-    live = start(env, tmp_path / "live.log", "projector")
-    try:
-        wait_for(
-            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 12_000,
-            60,
-            "the live projector",
-        )
+    with live_projector(env, tmp_path, redis_client, key_prefix, topic, log, 12_000):
         slow = env | {"CUSTSTATS_BATCH_MAX_RECORDS": "50"}
         first = start(slow, tmp_path / "rebuild1.log", "rebuild")
 
@@ -312,10 +323,6 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
             if not key.startswith(f"{key_prefix}:v{current}:".encode())
         ]
         assert strays == []
-    finally:
-        live.terminate()
-        live.wait(timeout=30)
-        log.close()
 
 
 def test_projector_meeting_an_older_format_rebuilds_into_a_new_version(
@@ -362,13 +369,7 @@ def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
     log = Log(kafka_bootstrap, topic)
     log.publish(events[:6000])
     env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
-    live = start(env, tmp_path / "live.log", "projector")
-    try:
-        wait_for(
-            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 6000,
-            60,
-            "the live projector",
-        )
+    with live_projector(env, tmp_path, redis_client, key_prefix, topic, log, 6000):
         current = field_version(redis_client, key_prefix, CURRENT)
         rebuild_while_ingesting(
             env,
@@ -405,7 +406,3 @@ def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
         assert stored_versions(redis_client, key_prefix) == {
             field_version(redis_client, key_prefix, CURRENT)
         }
-    finally:
-        live.terminate()
-        live.wait(timeout=30)
-        log.close()
