@@ -6,7 +6,11 @@ a change to the pure core can be judged in seconds instead of a suite run.
 States live in a dict standing in for Redis (what the write would SET is what
 the next read returns), batches are cut like the consumer's polls.
 
-Usage: python -m bench.fold S0 [--batch 2000] [--limit N] [--profile]
+With `--redis` the reads and writes also go to a private Valkey through the real
+store (`ProjectorStore`), so the Redis half is measured too: the time spent in
+the two scripts, which is Valkey's time since nothing else talks to it.
+
+Usage: python -m bench.fold S0 [--batch 2000] [--limit N] [--profile] [--redis]
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ import time
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
+import redis
+
 from bench import generate
+from custstats.servers import EmbeddedRedis
 from events.decode import Poison, decode
 from events.schema import Event
 from projector.batch import ReadRequest, Snapshot, employees_in_history, fold_batch, read_request
 from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
 from projector.layout import Layout
-from projector.store import encode_writes
+from projector.store import ProjectorStore, encode_writes
 
 
 class MemoryStates:
@@ -61,23 +68,28 @@ def batches(lines: list[bytes], size: int) -> Iterator[list[bytes]]:
         yield lines[start : start + size]
 
 
-def run(lines: list[bytes], size: int) -> dict[str, float]:
+def run(lines: list[bytes], size: int, client: redis.Redis | None = None) -> dict[str, float]:
     layout = Layout("bench", 1)
     projection = CellProjection(layout, LocalCalendar(ZoneInfo("Asia/Shanghai")))
     states = MemoryStates(layout)
-    spent = {"decode": 0.0, "read": 0.0, "fold": 0.0, "encode": 0.0}
+    store = ProjectorStore(client, layout) if client is not None else None
+    spent = {"decode": 0.0, "read": 0.0, "fold": 0.0, "encode": 0.0, "write": 0.0}
     arguments = 0
     for chunk in batches(lines, size):
         started = time.perf_counter()
         events: list[Event] = [e for e in map(decode, chunk) if not isinstance(e, Poison)]
         decoded = time.perf_counter()
-        snapshot = states.snapshot(read_request(events))
+        request = read_request(events)
+        snapshot = states.snapshot(request) if store is None else store.snapshot(request)
         read = time.perf_counter()
         writes = fold_batch(events, snapshot, projection)
         folded = time.perf_counter()
         args = encode_writes(writes)
         encoded = time.perf_counter()
         arguments += len(args)
+        if store is not None:
+            store._call(store._write, args)
+            spent["write"] += time.perf_counter() - encoded
         states.values.update(writes.values)
         for (key, field), value in writes.hash_sets.items():
             if key.endswith(":e"):
@@ -86,7 +98,7 @@ def run(lines: list[bytes], size: int) -> dict[str, float]:
         spent["read"] += read - decoded
         spent["fold"] += folded - read
         spent["encode"] += encoded - folded
-    spent["total"] = sum(spent.values())
+    spent["total"] = sum(spent[phase] for phase in ("decode", "read", "fold", "encode"))
     spent["arguments"] = arguments
     return spent
 
@@ -97,13 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--redis", action="store_true", help="also use a private Valkey")
+    parser.add_argument("--url", help="with --redis: an empty server of yours instead")
     args = parser.parse_args(argv)
     lines = []
     for line in generate.generate(generate.SCALES[args.scale]):
         lines.append(line)
         if args.limit and len(lines) >= args.limit:
             break
-    if args.profile:
+    if args.redis and args.url:
+        spent = run(lines, args.batch, redis.Redis.from_url(args.url))
+    elif args.redis:
+        with EmbeddedRedis() as server:
+            spent = run(lines, args.batch, redis.Redis.from_url(server.url))
+    elif args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
         spent = run(lines, args.batch)
@@ -115,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{count} records, batch {args.batch}")
     for phase in ("decode", "read", "fold", "encode", "total"):
         print(f"  {phase:7} {spent[phase] / count * 1e6:7.1f} µs/event")
-    print(f"  rate    {count / spent['total']:9,.0f} events/s (Python alone)")
+    rate = count / spent["total"]
+    print(f"  rate    {rate:9,.0f} events/s (Python alone; with --redis, read waits on Redis)")
+    if args.redis:
+        print(f"  write   {spent['write'] / count * 1e6:7.1f} µs/event (write script: the server's time)")
     print(f"  script arguments per event {spent['arguments'] / count:.1f}")
     return 0
 

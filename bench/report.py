@@ -167,15 +167,17 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "## 1. Projector throughput",
         "",
         "The log is published first (4 partitions, the product's producer: linger 20 ms, "
-        "batch 256 KiB), then one `custstats projector` process consumes it from an empty "
-        "Valkey. *Sustained* counts from its first applied batch to the last record applied "
+        "batch 256 KiB), then one `custstats projector` process consumes it into an empty "
+        "private Redis server (the machine's redis-server, jemalloc, where installed; see "
+        "the versions line). *Sustained* counts from its first applied batch to the last "
+        "record applied "
         "(read from the offsets it stores with its state); *wall* includes start-up and the "
         "group join. The *ceiling* (`bench/ceiling.py`) is a minimal consumer with the same "
         "consumer settings that only decodes with orjson and does 4 HINCRBY per event in one "
-        "Lua call per batch, on a Valkey of its own.",
+        "Lua call per batch, on a Redis server of its own.",
         "",
         "| scale | projector sustained (events/s) | wall (s) | "
-        "CPU s (projector / Valkey / Tansu) | "
+        "CPU s (projector / Redis / Tansu) | "
         "ceiling (events/s) | projector / ceiling | publish (records/s) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -269,8 +271,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             out.append(f"- {LABEL[name]}: {_s(rebuild['seconds'], lambda v: f'{v:.0f} s')} — "
                        f"{rebuild['kind']}.")
     out += ["", "## 5. Memory", "",
-            "`used_memory` of the private Valkey holding nothing but the projection, after the "
-            "whole log was applied.", "",
+            "`used_memory` of the private Redis server holding nothing but the projection, "
+            "after the whole log was applied.", "",
             "| scale | used_memory | RSS | keys | bytes per record |", "|---|---|---|---|---|"]
     for name, result in results.items():
         memory = result["memory"]
@@ -298,7 +300,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     for name, result in results.items():
         if result.get("profile"):
             out += [f"### Projector at {LABEL[name]} (py-spy --idle, 50 Hz, one extra untimed "
-                    "run; main thread, so waits on Valkey count)", "",
+                    "run; main thread, so waits on Redis count)", "",
                     *_profile_table(result["profile"]), ""]
         api = result.get("queries", {}).get("profile", {})
         for klass, rows in api.items():
@@ -308,7 +310,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         stats = result.get("commandstats", {})
         if stats:
             busiest = sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:6]
-            out += [f"Valkey during the last projector run at {LABEL[name]}: " + ", ".join(
+            out += [f"Redis server during the last projector run at {LABEL[name]}: " + ", ".join(
                 f"{k.removeprefix('cmdstat_')} {_int(v['calls'])} calls / "
                 f"{v['usec'] / 1e6:.1f} s" for k, v in busiest) + ".", ""]
     return "\n".join(out).rstrip() + "\n"

