@@ -53,9 +53,7 @@ class MemoryStates:
             snapshot.profiles[(tenant, employee)] = self.values.get(
                 f"{self.layout.profiles(tenant)}\0{employee}"
             )
-        for tenant, employee in request.employees | employees_in_history(
-            snapshot, request.movable
-        ):
+        for tenant, employee in request.employees | employees_in_history(snapshot, request.movable):
             positions = self.index.setdefault(tenant, {})
             positions.setdefault(employee, len(positions))
         tenants = {t for t, _ in request.customers} | {t for t, _ in request.profiles}
@@ -137,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     rate = count / spent["total"]
     print(f"  rate    {rate:9,.0f} events/s (Python alone; with --redis, read waits on Redis)")
     if args.redis:
-        print(f"  write   {spent['write'] / count * 1e6:7.1f} µs/event (write script: the server's time)")
+        print(f"  write   {spent['write'] / count * 1e6:7.1f} µs/event (write script, server time)")
     print(f"  script arguments per event {spent['arguments'] / count:.1f}")
     return 0
 
