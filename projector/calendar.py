@@ -20,6 +20,9 @@ class LocalCalendar:
         self.zone = zone
         self._offsets: dict[int, int] = {}
         self._months: dict[int, int] = {}
+        self._days: dict[int, int] = {}
+        """Quarter-hour window of UTC -> local day: with a quarter-hour offset, local midnights
+        fall on window edges, so a window is all one day."""
 
     def _offset(self, second: int) -> int:
         window = second // _QUARTER
@@ -32,7 +35,14 @@ class LocalCalendar:
 
     def day(self, second: int) -> int:
         """The local day number of a unix second."""
-        return (second + self._offset(second)) // 86400
+        window = second // _QUARTER
+        day = self._days.get(window)
+        if day is None:
+            offset = self._offset(second)
+            if offset % _QUARTER:  # an odd historical offset: midnight inside a window
+                return (second + offset) // 86400
+            day = self._days[window] = (window * _QUARTER + offset) // 86400
+        return day
 
     def month(self, day: int) -> int:
         month = self._months.get(day)

@@ -138,6 +138,17 @@ def test_day_and_format_agree_with_zoneinfo_for_any_instant(name: str, second: i
     assert calendar.format(second) == local.strftime("%Y-%m-%d %H:%M:%S")
 
 
+@pytest.mark.parametrize("local", ["1971-03-01 23:59:59", "1971-03-02 00:00:00"])
+def test_a_zone_with_an_odd_historical_offset_changes_day_at_its_own_midnight(local: str) -> None:
+    """Liberia kept UTC-0:44:30 until 1972: its midnight falls inside a UTC quarter hour."""
+    calendar = LocalCalendar(ZoneInfo("Africa/Monrovia"))
+    moment = datetime.fromisoformat(local).replace(tzinfo=calendar.zone)
+    second = int(moment.timestamp())
+    calendar.day(second - 1)  # the same quarter hour, seen first from the other day
+    assert calendar.day(second) == day(moment.date())
+    assert calendar.day(second - 1) == day((moment - timedelta(seconds=1)).date())
+
+
 # --- split_range --------------------------------------------------------------------------------
 
 
