@@ -33,6 +33,7 @@ from projector.batch import ReadRequest, Snapshot, employees_in_history, fold_ba
 from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
 from projector.layout import Layout
+from projector.runner import relax_gc
 from projector.store import ProjectorStore, encode_writes
 
 
@@ -109,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--redis", action="store_true", help="also use a private Valkey")
     parser.add_argument("--url", help="with --redis: an empty server of yours instead")
+    parser.add_argument("--default-gc", action="store_true", help="keep CPython's GC thresholds")
     args = parser.parse_args(argv)
+    if not args.default_gc:
+        relax_gc()  # as the projector does
     lines = []
     for line in generate.generate(generate.SCALES[args.scale]):
         lines.append(line)

@@ -14,6 +14,7 @@ the state is gone, which is the self-healing rebuild.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -48,6 +49,21 @@ from projector.versions import (
 
 log = logging.getLogger(__name__)
 HEALTH_EVERY = 2.0
+
+
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def relax_gc() -> None:
+    """Make CPython's cyclic collector run rarely in the projector process.
+
+    A batch's fold allocates hundreds of thousands of short-lived, acyclic objects (facts,
+    cells, parsed states) that reference counting frees; with the default thresholds
+    (700, 10, 10) the collector still scans them, and every cached key, over and over: a
+    third of the projector's CPU (bench/fold.py: 108 -> 74 µs per event). Collection stays
+    on, so garbage in reference cycles is still reclaimed, only later."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass(slots=True)
@@ -343,6 +359,7 @@ class ProjectorRunner:
     ) -> RunStats:
         """Project until stopped, idle for `idle_exit` s, `max_events` applied, or (rebuild)
         until `on_caught_up` returns True."""
+        relax_gc()
         self._consumer = self._open_consumer()
         last_data = time.monotonic()
         last_check = 0.0
