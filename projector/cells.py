@@ -18,6 +18,9 @@ MAX_SLOTS = 2
 """Maxima blobs hold [employee index][ADDED latest, FOLLOW latest] as second + 1 (0 = none)."""
 
 
+CellKeys = tuple[str, ...]
+
+
 def max_slot(kind: Kind) -> int:
     return 0 if kind == Kind.ADDED else 1
 
@@ -85,39 +88,41 @@ class CellProjection:
     def __init__(self, layout: Layout, calendar: LocalCalendar) -> None:
         self.layout = layout
         self.calendar = calendar
-        self._keys: dict[tuple[int, str, int, int], tuple[str, str, str, str, str, str]] = {}
+        self._keys: dict[int, dict[str, dict[int, CellKeys]]] = {}
+        """tenant -> slice -> day -> keys, memoised: spelling keys is the hot path's main cost.
+        Nested so a lookup allocates nothing; the layout never changes for one projection."""
+        self._cached = 0
+        self._fields: dict[int, str] = {}
+        """slot -> its day-hash field, 'position:kind'."""
 
-    def _cell_keys(
-        self, tenant_id: int, slice_: str, day: int
-    ) -> tuple[str, str, str, str, str, str]:
-        """(day, month, total, day max, month max, total max) keys, memoised: the hot path."""
-        cache_key = (tenant_id, slice_, day, self.layout.version)
-        keys = self._keys.get(cache_key)
-        if keys is None:
-            layout = self.layout
-            month = self.calendar.month(day)
-            if slice_ == ALL:
-                keys = (
-                    layout.day(tenant_id, ALL, day),
-                    layout.month(tenant_id, ALL, month),
-                    layout.total(tenant_id),
-                    layout.day_max(tenant_id, day),
-                    layout.month_max(tenant_id, month),
-                    layout.total_max(tenant_id),
-                )
-            else:
-                keys = (
-                    layout.day(tenant_id, slice_, day),
-                    layout.month(tenant_id, slice_, month),
-                    "",
-                    "",
-                    "",
-                    "",
-                )
-            if len(self._keys) > 200_000:
+    def _slice_keys(self, tenant_id: int, slice_: str) -> dict[int, CellKeys]:
+        by_slice = self._keys.get(tenant_id)
+        if by_slice is None:
+            if self._cached > 400_000:
                 self._keys.clear()
-            self._keys[cache_key] = keys
-        return keys
+                self._cached = 0
+            by_slice = self._keys[tenant_id] = {}
+        by_day = by_slice.get(slice_)
+        if by_day is None:
+            by_day = by_slice[slice_] = {}
+        return by_day
+
+    def _cell_keys(self, tenant_id: int, slice_: str, day: int) -> CellKeys:
+        """(day, month, total, day max, month max, total max) keys; a filter slice has only
+        the first two."""
+        layout = self.layout
+        month = self.calendar.month(day)
+        self._cached += 1
+        if slice_ == ALL:
+            return (
+                layout.day(tenant_id, ALL, day),
+                layout.month(tenant_id, ALL, month),
+                layout.total(tenant_id),
+                layout.day_max(tenant_id, day),
+                layout.month_max(tenant_id, month),
+                layout.total_max(tenant_id),
+            )
+        return (layout.day(tenant_id, slice_, day), layout.month(tenant_id, slice_, month))
 
     def facts(
         self,
@@ -131,12 +136,13 @@ class CellProjection:
         slices = tuple(slices)
         if not slices:
             return
-        counted_all = ALL in slices
-        filters = tuple(slice_ for slice_ in slices if slice_ != ALL)
+        all_days = self._slice_keys(tenant_id, ALL) if ALL in slices else None
+        filters = [self._slice_keys(tenant_id, slice_) for slice_ in slices if slice_ != ALL]
+        names = [slice_ for slice_ in slices if slice_ != ALL]
         counters = writes.counters
         hash_counters = writes.hash_counters
         maxima = writes.maxima
-        cell_keys = self._cell_keys
+        fields = self._fields
         day_of = self.calendar.day
         first_day = last_day = None
         for (employee_id, kind, second), count in facts:
@@ -144,8 +150,10 @@ class CellProjection:
             position = index[employee_id]
             slot = position * KINDS + kind
             day = day_of(second)
-            if counted_all:
-                keys = cell_keys(tenant_id, ALL, day)
+            if all_days is not None:
+                keys = all_days.get(day)
+                if keys is None:
+                    keys = all_days[day] = self._cell_keys(tenant_id, ALL, day)
                 for key in keys[:3]:
                     counters[(key, slot)] = counters.get((key, slot), 0) + delta
                 if delta > 0:
@@ -160,9 +168,13 @@ class CellProjection:
                     if last_day is None or day > last_day:
                         last_day = day
             if filters:
-                field_ = f"{position}:{int(kind)}"
-                for slice_ in filters:
-                    keys = cell_keys(tenant_id, slice_, day)
+                field_ = fields.get(slot)
+                if field_ is None:
+                    field_ = fields[slot] = f"{position}:{int(kind)}"
+                for by_day, slice_ in zip(filters, names, strict=True):
+                    keys = by_day.get(day)
+                    if keys is None:
+                        keys = by_day[day] = self._cell_keys(tenant_id, slice_, day)
                     cell = (keys[0], field_)
                     hash_counters[cell] = hash_counters.get(cell, 0) + delta
                     month_cell = (keys[1], slot)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from projector.customer import CustomerState, apply, dumps, loads
+from projector.customer import CustomerState, apply, dumps, has_digest, loads
 from projector.facts import ALL, Attributes, Fact, Kind, slices_of
 from tests.contract import (
     EMPLOYEE,
@@ -424,6 +424,17 @@ def test_an_update_that_changes_state_is_never_reported_as_nothing() -> None:
     held = dumps(state)
     change = apply(state, customer_event(updated("e2", NOON + 100, industry_id=1)))
     assert change is not None or dumps(state) == held
+
+
+def test_a_digest_is_seen_only_where_a_stored_digest_starts() -> None:
+    """Digests are packed end to end: a match straddling two of them is not a re-delivery."""
+    zeros = bytes(7)
+    one_then_zeros = b"\x01" + bytes(6)
+    zeros_then_two = bytes(6) + b"\x02"
+    assert not has_digest(one_then_zeros + zeros_then_two, zeros)  # 12 zeros, never aligned
+    assert has_digest(one_then_zeros + zeros, zeros)  # misaligned first, then aligned
+    assert has_digest(one_then_zeros + zeros_then_two, zeros_then_two)
+    assert not has_digest(b"", zeros)
 
 
 # --- persisted form ---------------------------------------------------------------------------
