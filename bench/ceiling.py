@@ -42,8 +42,9 @@ return 1
 def consume(bootstrap: str, topic: str, redis_url: str, expected: int) -> tuple[int, float, float]:
     """Consume `expected` records; returns (events, seconds from first record, wall seconds)."""
     wall = time.monotonic()
-    settings = Settings(kafka_bootstrap=bootstrap, topic=topic,
-                        group_id=f"ceiling-{uuid.uuid4().hex[:8]}")
+    settings = Settings(
+        kafka_bootstrap=bootstrap, topic=topic, group_id=f"ceiling-{uuid.uuid4().hex[:8]}"
+    )
     client = redis.Redis.from_url(redis_url)
     script = client.register_script(LUA)
     consumer = KafkaConsumer(**consumer_config(settings))

@@ -46,9 +46,7 @@ class MemoryStates:
             snapshot.profiles[(tenant, employee)] = self.values.get(
                 f"{self.layout.profiles(tenant)}\0{employee}"
             )
-        for tenant, employee in request.employees | employees_in_history(
-            snapshot, request.movable
-        ):
+        for tenant, employee in request.employees | employees_in_history(snapshot, request.movable):
             positions = self.index.setdefault(tenant, {})
             positions.setdefault(employee, len(positions))
         tenants = {t for t, _ in request.customers} | {t for t, _ in request.profiles}

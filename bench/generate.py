@@ -148,13 +148,18 @@ class _Tenant:
             departments = [rng.choice(self.departments)]
             if rng.random() < 0.1:
                 departments.append(rng.choice(self.departments))
-            out.append(self._event(
-                "employee-upserted", 8 * 3600 + number % 3600, day,
-                employee_id=employee, name=next(names),
-                department_ids=sorted(set(departments)),
-                userid=None if rng.random() < 0.1 else f"wx{employee:06d}",
-                avatar_mediaid=None if rng.random() < 0.7 else f"media-{employee}",
-            ))
+            out.append(
+                self._event(
+                    "employee-upserted",
+                    8 * 3600 + number % 3600,
+                    day,
+                    employee_id=employee,
+                    name=next(names),
+                    department_ids=sorted(set(departments)),
+                    userid=None if rng.random() < 0.1 else f"wx{employee:06d}",
+                    avatar_mediaid=None if rng.random() < 0.7 else f"media-{employee}",
+                )
+            )
         return out
 
     def _attributes(self) -> dict[str, Any]:
@@ -200,8 +205,14 @@ class _Tenant:
             self.added += 1
             employee = self._employee()
             self.owner[number] = employee
-            return self._event("customer-added", second, day, employee_id=employee,
-                               customer_id=self.customer_base + number, **self._attributes())
+            return self._event(
+                "customer-added",
+                second,
+                day,
+                employee_id=employee,
+                customer_id=self.customer_base + number,
+                **self._attributes(),
+            )
         if self.added == 0:
             return None
         if kind == "update":
@@ -217,8 +228,9 @@ class _Tenant:
                 changes["industry_id"] = attributes["industry_id"]
             else:
                 changes = attributes
-            return self._event("customer-updated", second, day,
-                               customer_id=self.customer_base + number, **changes)
+            return self._event(
+                "customer-updated", second, day, customer_id=self.customer_base + number, **changes
+            )
         if kind == "readd":
             if self.lost and rng.random() < 0.7:
                 slot = rng.randrange(len(self.lost))
@@ -235,8 +247,14 @@ class _Tenant:
                 if employee == self.owner[number]:
                     return None
                 self.co_owner[number] = employee
-            return self._event("customer-added", second, day, employee_id=employee,
-                               customer_id=self.customer_base + number, **self._attributes())
+            return self._event(
+                "customer-added",
+                second,
+                day,
+                employee_id=employee,
+                customer_id=self.customer_base + number,
+                **self._attributes(),
+            )
         found = self._active_customer()
         if found is None:
             return None
@@ -253,17 +271,24 @@ class _Tenant:
                 self.owner[number] = self.co_owner.pop(number, -1)
                 if self.owner[number] == -1:
                     self.lost.append(number)
-            return self._event("customer-lost", second, day,
-                               employee_id=employee, customer_id=customer_id)
+            return self._event(
+                "customer-lost", second, day, employee_id=employee, customer_id=customer_id
+            )
         if kind == "opportunity":
             if not self.opportunities:
                 return None
             self.opportunity_seq += 1
-            return self._event("opportunity-created", second, day, employee_id=employee,
-                               customer_id=customer_id,
-                               opportunity_id=self.tenant_id * 10_000_000 + self.opportunity_seq)
-        return self._event("follow-recorded", second, day,
-                           employee_id=employee, customer_id=customer_id)
+            return self._event(
+                "opportunity-created",
+                second,
+                day,
+                employee_id=employee,
+                customer_id=customer_id,
+                opportunity_id=self.tenant_id * 10_000_000 + self.opportunity_seq,
+            )
+        return self._event(
+            "follow-recorded", second, day, employee_id=employee, customer_id=customer_id
+        )
 
 
 VALUE_CUM = _zipf_cum(ATTRIBUTE_VALUES, 0.8)
@@ -397,8 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     count = write(SCALES[args.scale], args.out)
     elapsed = time.monotonic() - started
-    print(f"{args.scale}: {count} lines in {elapsed:.1f} s ({count / elapsed:,.0f}/s)",
-          file=sys.stderr)
+    print(
+        f"{args.scale}: {count} lines in {elapsed:.1f} s ({count / elapsed:,.0f}/s)",
+        file=sys.stderr,
+    )
     return 0
 
 

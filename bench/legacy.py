@@ -87,9 +87,16 @@ Version = tuple[str, str]
 
 
 def connect(database: str | None = DATABASE) -> pymysql.connections.Connection[Any]:
-    return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
-                           database=database, charset="utf8mb4", local_infile=True,
-                           autocommit=True)
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=3306,
+        user="root",
+        password="",
+        database=database,
+        charset="utf8mb4",
+        local_infile=True,
+        autocommit=True,
+    )
 
 
 def _local(stamp: str) -> str:
@@ -146,8 +153,10 @@ def fold_log(path: Path, workdir: Path) -> dict[str, Path]:
     """Read the log once; write one TSV per table; returns table -> file."""
     fold = _Fold()
     files = {name: workdir / f"legacy-{name}.tsv" for name in TABLES}
-    outs = {name: files[name].open("wb", buffering=1 << 20) for name in
-            ("customer_employee_log", "follow_records", "opportunities")}
+    outs = {
+        name: files[name].open("wb", buffering=1 << 20)
+        for name in ("customer_employee_log", "follow_records", "opportunities")
+    }
     try:
         with path.open("rb") as lines:
             for line in lines:
@@ -181,16 +190,19 @@ def _fold_one(fold: _Fold, event: dict[str, Any], outs: dict[str, Any]) -> None:
         action = "add" if kind == "customer-added" else "lose"
         fold.relate(event, version, action)
         fold.log_rows += 1
-        outs["customer_employee_log"].write(_tsv(
-            [fold.log_rows, tenant, event["customer_id"], event["employee_id"], action, at]))
+        outs["customer_employee_log"].write(
+            _tsv([fold.log_rows, tenant, event["customer_id"], event["employee_id"], action, at])
+        )
     elif kind == "follow-recorded":
         fold.follow_rows += 1
-        outs["follow_records"].write(_tsv(
-            [fold.follow_rows, tenant, event["customer_id"], event["employee_id"], at]))
+        outs["follow_records"].write(
+            _tsv([fold.follow_rows, tenant, event["customer_id"], event["employee_id"], at])
+        )
     elif kind == "opportunity-created":
         fold.opportunity_tenants.add(tenant)
-        outs["opportunities"].write(_tsv(
-            [event["opportunity_id"], tenant, event["customer_id"], event["employee_id"], at]))
+        outs["opportunities"].write(
+            _tsv([event["opportunity_id"], tenant, event["customer_id"], event["employee_id"], at])
+        )
     if "customer_id" in event:
         fold.customer_tenant.setdefault(event["customer_id"], tenant)
 
@@ -201,8 +213,9 @@ def _write_state_tables(fold: _Fold, files: dict[str, Path]) -> None:
             if event is None:
                 staff.write(_tsv([employee, tenant, "", None, None]))
                 continue
-            staff.write(_tsv([employee, tenant, event["name"], event["userid"],
-                              event["avatar_mediaid"]]))
+            staff.write(
+                _tsv([employee, tenant, event["name"], event["userid"], event["avatar_mediaid"]])
+            )
             for department in sorted(set(event["department_ids"])):
                 departments.write(_tsv([employee, department]))
     with files["tenants"].open("wb") as tenants:
@@ -211,8 +224,10 @@ def _write_state_tables(fold: _Fold, files: dict[str, Path]) -> None:
     with files["customers"].open("wb") as customers, files["customer_tags"].open("wb") as tags:
         for customer, tenant in fold.customer_tenant.items():
             held = fold.attributes.get(customer, {})
-            values = [held[name][1] if name in held else None
-                      for name in ("industry_id", "source_id", "progress_id")]
+            values = [
+                held[name][1] if name in held else None
+                for name in ("industry_id", "source_id", "progress_id")
+            ]
             customers.write(_tsv([customer, tenant, *values]))
             for tag in sorted(set(held["tag_ids"][1] if "tag_ids" in held else [])):
                 tags.write(_tsv([customer, tag]))
@@ -236,7 +251,9 @@ def load(path: Path, workdir: Path) -> dict[str, Any]:
         for table, file in files.items():
             cur.execute(
                 f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
-                "FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n'", (str(file),))
+                "FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n'",
+                (str(file),),
+            )
             rows[table] = cur.rowcount
         for table in TABLES:
             cur.execute(f"ANALYZE TABLE {table}")
@@ -294,8 +311,15 @@ def _customer_filter(search: dict[str, Any], alias: str, args: list[Any]) -> tup
     return f"JOIN customers c ON c.id = {alias}.customer_id", " AND " + " AND ".join(conditions)
 
 
-def _metric(table: str, column: str, extra: str, select: str, tenant: int,
-            search: dict[str, Any], args: list[Any]) -> str:
+def _metric(
+    table: str,
+    column: str,
+    extra: str,
+    select: str,
+    tenant: int,
+    search: dict[str, Any],
+    args: list[Any],
+) -> str:
     date = search.get("date")
     where_args: list[Any] = [tenant]
     where = f"x.tenant_id = %s{extra}"
@@ -304,8 +328,10 @@ def _metric(table: str, column: str, extra: str, select: str, tenant: int,
         where_args += [f"{date[0]} 00:00:00", f"{date[1]} 23:59:59"]
     join, conditions = _customer_filter(search, "x", where_args)
     args += where_args
-    return (f"SELECT x.employee_id, {select} FROM {table} x {join} "
-            f"WHERE {where}{conditions} GROUP BY x.employee_id")
+    return (
+        f"SELECT x.employee_id, {select} FROM {table} x {join} "
+        f"WHERE {where}{conditions} GROUP BY x.employee_id"
+    )
 
 
 def _staff_where(tenant: int, search: dict[str, Any], args: list[Any]) -> str:
@@ -315,8 +341,10 @@ def _staff_where(tenant: int, search: dict[str, Any], args: list[Any]) -> str:
         where += " AND s.name COLLATE utf8mb4_general_ci LIKE %s"
         args.append(f"%{search['name']}%")
     if search.get("department_id"):
-        where += (" AND EXISTS (SELECT 1 FROM staff_department d "
-                  "WHERE d.staff_id = s.id AND d.department_id = %s)")
+        where += (
+            " AND EXISTS (SELECT 1 FROM staff_department d "
+            "WHERE d.staff_id = s.id AND d.department_id = %s)"
+        )
         args.append(search["department_id"])
     return where
 
@@ -327,14 +355,36 @@ def legacy_sql(
     """(page query, args, count query, args) of one request, as the legacy code built them."""
     search: dict[str, Any] = params.get("search", {})
     args: list[Any] = []
-    follow = _metric("follow_records", "created_at", "",
-                     "COUNT(*) AS n, MAX(x.created_at) AS last", tenant, search, args)
-    added = _metric("customer_employee_log", "created_at", " AND x.action = 'add'",
-                    "COUNT(*) AS n, MAX(x.created_at) AS last", tenant, search, args)
-    lost = _metric("customer_employee_log", "created_at", " AND x.action = 'lose'",
-                   "COUNT(*) AS n", tenant, search, args)
-    current = _metric("customer_employee", "added_at", " AND x.status = 1",
-                      "COUNT(*) AS n", tenant, search, args)
+    follow = _metric(
+        "follow_records",
+        "created_at",
+        "",
+        "COUNT(*) AS n, MAX(x.created_at) AS last",
+        tenant,
+        search,
+        args,
+    )
+    added = _metric(
+        "customer_employee_log",
+        "created_at",
+        " AND x.action = 'add'",
+        "COUNT(*) AS n, MAX(x.created_at) AS last",
+        tenant,
+        search,
+        args,
+    )
+    lost = _metric(
+        "customer_employee_log",
+        "created_at",
+        " AND x.action = 'lose'",
+        "COUNT(*) AS n",
+        tenant,
+        search,
+        args,
+    )
+    current = _metric(
+        "customer_employee", "added_at", " AND x.status = 1", "COUNT(*) AS n", tenant, search, args
+    )
     opportunity = _metric("opportunities", "created_at", "", "COUNT(*) AS n", tenant, search, args)
     where = _staff_where(tenant, search, args)
     order_by = SORTABLE[params.get("order_by", "customer_count")]

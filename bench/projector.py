@@ -75,8 +75,19 @@ def run_projector(
     """Run `custstats projector` until it has applied `expected` records, then stop it."""
     command = [str(Path(sys.executable).with_name("custstats")), "projector", "--idle-exit", "60"]
     if profile is not None:
-        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
-                   "--idle", "--rate", "50", "-o", str(profile), "--", *command]
+        command = [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--format",
+            "raw",
+            "--idle",
+            "--rate",
+            "50",
+            "-o",
+            str(profile),
+            "--",
+            *command,
+        ]
     prefix, topic = env["CUSTSTATS_KEY_PREFIX"], env["CUSTSTATS_TOPIC"]
     redis_before = redis_cpu(client)
     broker_before = _cpu_seconds(broker_pid) if broker_pid else 0.0
@@ -183,6 +194,4 @@ def collapse_profile(path: Path, top: int = 25) -> list[tuple[str, float, float]
     if not total:
         return []
     ranked = sorted(self_count, key=lambda name: self_count[name], reverse=True)
-    return [
-        (name, self_count[name] / total, inclusive[name] / total) for name in ranked[:top]
-    ]
+    return [(name, self_count[name] / total, inclusive[name] / total) for name in ranked[:top]]

@@ -136,8 +136,9 @@ class Latency:
     @classmethod
     def of(cls, seconds: list[float]) -> Latency:
         ms = [s * 1000 for s in seconds]
-        return cls(len(ms), percentile(ms, 0.5), percentile(ms, 0.99), statistics.fmean(ms),
-                   max(ms))
+        return cls(
+            len(ms), percentile(ms, 0.5), percentile(ms, 0.99), statistics.fmean(ms), max(ms)
+        )
 
 
 def statistics_url(base: str, tenant: int = BIG_TENANT) -> str:
@@ -155,13 +156,15 @@ def time_requests(
     answers: list[dict[str, Any]] = []
     with httpx.Client(timeout=30) as client:
         for warm in bodies[:20]:  # connection, first-use imports: not what a user waits for
-            client.post(url, content=orjson.dumps(warm),
-                        headers={"content-type": "application/json"})
+            client.post(
+                url, content=orjson.dumps(warm), headers={"content-type": "application/json"}
+            )
         for body in bodies:
             payload = orjson.dumps(body)
             started = time.perf_counter()
-            response = client.post(url, content=payload,
-                                   headers={"content-type": "application/json"})
+            response = client.post(
+                url, content=payload, headers={"content-type": "application/json"}
+            )
             seconds.append(time.perf_counter() - started)
             answer = orjson.loads(response.content)
             if answer.get("result") != 1:
@@ -195,8 +198,9 @@ end
 """
 
 
-def wrk_mix(base: str, mix: list[Params], workdir: Path, seconds: int = 20,
-            connections: int = 32) -> dict[str, Any]:
+def wrk_mix(
+    base: str, mix: list[Params], workdir: Path, seconds: int = 20, connections: int = 32
+) -> dict[str, Any]:
     """Requests/s of the mix at `connections` connections, by wrk with a Lua body rotation."""
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -207,9 +211,22 @@ def wrk_mix(base: str, mix: list[Params], workdir: Path, seconds: int = 20,
     path = statistics_url("")
     script.write_text(WRK_SCRIPT % {"bodies": bodies, "path": path})
     proc = subprocess.run(
-        [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency",
-         "-s", str(script), base],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
+        [
+            wrk,
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("WRK_JSON "):

