@@ -5,8 +5,8 @@ Three read plans, chosen by the customer filters (docs/projection.md):
 * no customer filter: the `*` slice's day/month/total blobs, counts and latest
   dates for every employee, summed with numpy;
 * one customer filter: that slice's month blobs and day hashes for the counts;
-  the latest dates of the rows on the page come from the facts of the customers
-  the employee shares with the slice (two set members per row);
+  the latest dates of the rows on the page from the latest non-zero cell, then
+  the facts of the few customers that can hold it (api/latest.py);
 * several filters, or sorting by a date under a filter: the customers in every
   filter's set, and their facts, summed exactly.
 """
@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from api.latest import SliceCells, latest_holders
 from api.params import StatisticsQuery
 from api.reader import ProjectionReader
 from projector import customer as customer_fold
 from projector.calendar import LocalCalendar, split_range
-from projector.cells import MAX_SLOTS
+from projector.cells import MAX_SLOTS, max_slot
 from projector.employee import Profile, loads_profile
 from projector.facts import ALL, KINDS, Kind, slice_name
 from projector.layout import Layout
@@ -239,6 +240,7 @@ class StatisticsEngine:
         if query.date is not None:
             days = (self.calendar.day_of(query.date[0]), self.calendar.day_of(query.date[1]))
         by_facts = len(filters) > 1 or (len(filters) == 1 and query.order_by in DATE_FIELDS)
+        cells: SliceCells | None = None
         if by_facts:
             tally = await self._tally_by_facts(layout, tenant_id, filters, days, chosen, size)
         elif filters:
@@ -246,17 +248,19 @@ class StatisticsEngine:
                 days_or_all = await self.reader.tenant_days(layout, tenant_id)
             else:
                 days_or_all = days
-            tally = await self._tally_slice(layout, tenant_id, filters[0], days_or_all, size)
+            tally, cells = await self._tally_slice(layout, tenant_id, filters[0], days_or_all, size)
         else:
             tally = await self._tally_all(layout, tenant_id, days, size)
         ordered = order_employees(chosen, tally, query.order_by, query.order == "desc")
         start = (query.page - 1) * query.per_page
+        page_employees = ordered[start : start + query.per_page]
         page_rows = [
-            row_of(employee, tally, self.calendar, opportunity)
-            for employee in ordered[start : start + query.per_page]
+            row_of(employee, tally, self.calendar, opportunity) for employee in page_employees
         ]
-        if filters and not by_facts and page_rows:
-            await self._latest_for_rows(layout, tenant_id, filters[0], days, page_rows)
+        if cells is not None and page_rows:
+            await self._latest_for_rows(
+                layout, tenant_id, filters[0], days, cells, page_employees, page_rows
+            )
         return Page(page_rows, len(chosen))
 
     async def _tally_all(
@@ -281,17 +285,21 @@ class StatisticsEngine:
 
     async def _tally_slice(
         self, layout: Layout, tenant_id: int, slice_: str, days: tuple[int, int] | None, size: int
-    ) -> Tally:
+    ) -> tuple[Tally, SliceCells]:
+        """Counts only (latest dates are the page's, later); the cells are kept for them."""
         tally = Tally.zeros(size)
         if days is None:
-            return tally
+            return tally, SliceCells({}, {})
         loose, months = split_range(days[0], days[1], self.calendar)
         blobs = await self.reader.blobs([layout.month(tenant_id, slice_, m) for m in months])
         for blob in blobs:
             add_blob(tally.counts, blob, ">i4", KINDS)
-        for cells in await self.reader.hashes([layout.day(tenant_id, slice_, d) for d in loose]):
+        hashes = await self.reader.hashes([layout.day(tenant_id, slice_, d) for d in loose])
+        for cells in hashes:
             add_day_hash(tally.counts, cells)
-        return tally
+        return tally, SliceCells(
+            dict(zip(months, blobs, strict=True)), dict(zip(loose, hashes, strict=True))
+        )
 
     async def _states(
         self, layout: Layout, tenant_id: int, members: Iterable[bytes]
@@ -323,20 +331,32 @@ class StatisticsEngine:
         tenant_id: int,
         slice_: str,
         days: tuple[int, int] | None,
+        cells: SliceCells,
+        employees: Sequence[Employee],
         rows: list[dict[str, Any]],
     ) -> None:
-        """Fill the page rows' latest dates from the facts of their customers in the slice."""
-        members_key = layout.slice_members(tenant_id, slice_)
-        shared = await self.reader.intersections(
-            [[members_key, layout.employee_customers(tenant_id, row["id"])] for row in rows]
+        """Fill the page rows' latest dates from the few customers that can hold them. A kind
+        with no fact in range keeps the '-' its row was built with."""
+        holders = await latest_holders(
+            self.reader,
+            layout,
+            tenant_id,
+            slice_,
+            cells,
+            [(employee.employee_id, employee.position) for employee in employees],
+            self.calendar,
         )
-        customers = sorted(set().union(*shared))
+        customers = sorted(set().union(*(s for per_kind in holders for s in per_kind.values())))
         states = dict(zip(customers, await self._states(layout, tenant_id, customers), strict=True))
-        for row, members in zip(rows, shared, strict=True):
-            tally = Tally.zeros(1)
-            tally_facts(
-                (states[member] for member in members), {row["id"]: 0}, days, self.calendar, tally
-            )
-            latest = tally.latest[0]
-            row["customer_last_date"] = format_latest(self.calendar, int(latest[0]))
-            row["follow_last_date"] = format_latest(self.calendar, int(latest[1]))
+        for employee, row, per_kind in zip(employees, rows, holders, strict=True):
+            for kind, members in per_kind.items():
+                tally = Tally.zeros(1)
+                tally_facts(
+                    (states[member] for member in members),
+                    {employee.employee_id: 0},
+                    days,
+                    self.calendar,
+                    tally,
+                )
+                slot = max_slot(kind)
+                row[DATE_FIELDS[slot]] = format_latest(self.calendar, int(tally.latest[0, slot]))

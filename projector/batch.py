@@ -22,7 +22,7 @@ from projector import customer as customer_fold
 from projector.cells import BatchWrites, CellProjection
 from projector.customer import CustomerState
 from projector.employee import Profile, apply_profile, dumps_profile, loads_profile
-from projector.facts import ALL
+from projector.facts import ALL, DATED_KINDS
 
 TenantCustomer = tuple[int, int]
 TenantEmployee = tuple[int, int]
@@ -88,6 +88,7 @@ def fold_batch(
     events: Sequence[Event], snapshot: Snapshot, projection: CellProjection
 ) -> BatchWrites:
     layout = projection.layout
+    calendar = projection.calendar
     writes = BatchWrites()
     states: dict[TenantCustomer, CustomerState] = {}
     profiles: dict[TenantEmployee, Profile] = {}
@@ -123,6 +124,11 @@ def fold_batch(
         if change.employee_id is not None:
             writes.member(layout.employee_customers(tenant, change.employee_id), member, True)
             writes.member(layout.named_employees(tenant), str(change.employee_id), True)
+            for (employee_id, kind, second), count in change.facts.items():
+                if count > 0 and kind in DATED_KINDS:
+                    month = calendar.month(calendar.day(second))
+                    customers = layout.employee_month_customers(tenant, employee_id, month)
+                    writes.member(customers, member, True)
         if isinstance(event, OpportunityCreated):
             writes.hash_sets[(meta, "opportunity")] = b"1"
         if change.facts:

@@ -86,12 +86,17 @@ class Layout:
     def total_max(self, tenant_id: int) -> str:
         return f"{self.tenant(tenant_id)}:ax"
 
-    # customer sets: who is in a filter slice, whom an employee has facts with
+    # customer sets: who is in a filter slice, whom an employee has facts with (and when)
     def slice_members(self, tenant_id: int, slice_: str) -> str:
         return f"{self.tenant(tenant_id)}:cs:{slice_}"
 
     def employee_customers(self, tenant_id: int, employee_id: int) -> str:
         return f"{self.tenant(tenant_id)}:ec:{employee_id}"
+
+    def employee_month_customers(self, tenant_id: int, employee_id: int, month: int) -> str:
+        """Customers the employee had an ADDED or FOLLOW fact with in a local month (never
+        shrinks): the only ones that can hold a row's latest date on a day of that month."""
+        return f"{self.tenant(tenant_id)}:em:{employee_id}:{month}"
 
     # deployment-wide
     @property

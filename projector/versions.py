@@ -18,7 +18,7 @@ import redis
 
 from projector.layout import ControlLayout, Layout
 
-PROJECTION_FORMAT = 2
+PROJECTION_FORMAT = 3
 """Bump whenever key layout or state encoding changes: older versions get rebuilt."""
 
 CURRENT = "current"

@@ -2,7 +2,9 @@
 
 Pools are tiny on purpose: few tenants, employees, customers, attribute values and
 instants, so filters hit, instants tie, event ids tie-break, relationships are
-re-added after loss and day boundaries in Asia/Shanghai decide date ranges.
+re-added after loss and day boundaries in Asia/Shanghai decide date ranges. A few
+instants sit on the edges of March, so that ranges and histories also cover whole
+months (the month buckets), not only loose days.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ NOBODY = {"industry_id": 3, "source_id": 3, "progress_id": 3, "tag_id": 6, "depa
 """A filter value that no generated event carries."""
 
 
-def _local(day: int, hour: int, minute: int, second: int, micro: int = 0) -> datetime.datetime:
-    return datetime.datetime(2023, 3, day, hour, minute, second, micro, tzinfo=SHANGHAI)
+def _local(
+    day: int, hour: int, minute: int, second: int, micro: int = 0, month: int = 3
+) -> datetime.datetime:
+    return datetime.datetime(2023, month, day, hour, minute, second, micro, tzinfo=SHANGHAI)
 
 
 INSTANTS = (
@@ -45,10 +49,21 @@ INSTANTS = (
     _local(2, 23, 59, 59),
     _local(3, 0, 0, 0),
     _local(3, 13, 0, 0),  # midnight at -05:00
+    _local(28, 23, 59, 59, month=2),
+    _local(31, 23, 59, 59),
+    _local(1, 0, 0, 0, month=4),
 )
-"""A few instants over three local days, clustered around Shanghai midnight."""
-QUERY_DAYS = tuple(datetime.date(2023, 2, 27) + datetime.timedelta(days=i) for i in range(7))
-"""Two days before the instants, the three days they cover, two days after."""
+"""A few instants over three local days, clustered around Shanghai midnight, and the last
+and first seconds of the months around March."""
+QUERY_DAYS = (
+    datetime.date(2023, 2, 1),
+    *(datetime.date(2023, 2, 27) + datetime.timedelta(days=i) for i in range(7)),
+    datetime.date(2023, 3, 31),
+    datetime.date(2023, 4, 1),
+    datetime.date(2023, 4, 30),
+)
+"""Two days before the three clustered days, those days, two days after, and month edges:
+ranges from them cover February, March or April whole, or only some of their days."""
 OFFSETS = ("+08:00", "Z", "+00:00", "-05:00", "+05:30")
 WEIGHTED_TYPES = (
     ("employee-upserted",) * 2
@@ -225,3 +240,12 @@ def queries(draw: st.DrawFn, zone: ZoneInfo = SHANGHAI) -> dict[str, Any]:
     if draw(st.booleans()):
         query["date_range"] = draw(date_ranges())
     return query
+
+
+ONE_FILTERS = (
+    *(("industry_id", v) for v in (1, 2)),
+    *(("source_id", v) for v in (1, 2)),
+    *(("progress_id", v) for v in (1, 2)),
+    *(("tag_id", v) for v in TAGS),
+)
+"""Every single customer filter that generated events can match."""

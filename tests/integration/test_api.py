@@ -814,6 +814,12 @@ REFERENCE_QUERIES: list[Params] = [
     {"search": {"tag_id": 11}, "order_by": "customer_last_date", "order": "desc", "per_page": 100},
     {"order_by": "id", "order": "desc", "page": 3, "per_page": 4},
     {"order_by": "opportunity_count", "per_page": 6, "page": 2},
+    # One filter sorted by a count: counts from the slice's cells, the page rows' dates from
+    # the customers that can hold them (whole months, loose days, all time, later pages).
+    {"search": {"date": ["2023-02-10", "2023-04-20"], "industry_id": 3}, "per_page": 100},
+    {"search": {"date": ["2023-03-01", "2023-03-31"], "tag_id": 11}, "per_page": 4, "page": 2},
+    {"search": {"date": ["2023-04-03", "2023-04-09"], "source_id": 2}, "per_page": 100},
+    {"search": {"progress_id": 1}, "order_by": "follow_count", "per_page": 3, "page": 3},
 ]
 
 

@@ -3,6 +3,7 @@ query engine, must give the reference model's answers; a fenced batch writes not
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -374,3 +375,109 @@ def test_offsets_written_with_a_batch_are_readable(
         assert other.store.applied_offsets("another-topic") == {}
     finally:
         other.store.client.close()
+
+
+# --- (f) latest dates of the page rows under one filter -----------------------------------------
+# Counts sorted by default under one filter read the slice's cells; the rows' latest dates come
+# from the latest non-zero cell and the customers the employee had facts with in its month.
+
+LEFT_THE_SLICE = [
+    profile("p3", "2023-01-01T09:00:00+08:00", employee=3, name="韦小宝"),
+    added("a1", "2023-02-20T10:00:00+08:00", customer=1, industry=1),
+    added("a2", "2023-02-21T10:00:00+08:00", customer=2, industry=1),
+    follow("f1", "2023-03-10T09:00:00+08:00", customer=1),
+    follow("f2", "2023-03-25T18:00:00+08:00", customer=2),  # later in March, then leaves i1
+    follow("f3", "2023-04-03T12:00:00+08:00", customer=2),  # later still, on a loose day
+    lost("l1", "2023-03-20T10:00:00+08:00", customer=1),
+    updated("u1", "2023-04-05T10:00:00+08:00", customer=2, industry_id=2),
+    added("a3", "2023-03-31T15:59:59Z", employee=10, customer=3, industry=1),  # 23:59:59 local
+    added("a4", "2023-03-02T08:00:00+08:00", employee=10, customer=5, industry=1),
+    follow("f4", "2023-03-02T09:00:00+08:00", employee=10, customer=5),
+    follow("f5", "2023-03-31T23:59:59+08:00", employee=10, customer=5),
+    follow("f6", "2023-04-01T00:00:00+08:00", employee=10, customer=4),  # in no filter slice
+    added("a5", "2023-03-15T10:00:00+08:00", employee=25, customer=6, industry=1),
+    follow("f7", "2023-01-31T23:59:59+08:00", employee=25, customer=6),
+    added("a6", "2023-01-05T10:00:00+08:00", employee=10, customer=7, industry=1),
+    follow("f8", "2023-02-14T20:00:00+08:00", employee=25, customer=7),  # a later month
+    follow("f9", "2023-03-20T11:00:00+08:00", employee=222, customer=5),
+    follow("f10", "2023-04-08T11:00:00+08:00", employee=222, customer=7),  # none with 7 in March
+    follow("f11", "2023-04-09T07:30:00+08:00", employee=25, customer=5),
+]
+CAME_BACK = [*LEFT_THE_SLICE, updated("u2", "2023-04-06T10:00:00+08:00", customer=2, industry_id=1)]
+D = datetime.date
+ONE_FILTER_QUERIES: dict[str, dict[str, Any]] = {
+    "whole-month-and-loose-days": {"industry_id": 1, "date_range": (D(2023, 3, 1), D(2023, 4, 10))},
+    "no-date-range": {"industry_id": 1},
+    "the-slice-it-joined": {"industry_id": 2, "date_range": (D(2023, 3, 1), D(2023, 4, 10))},
+    "loose-days-at-both-ends": {
+        "industry_id": 1,
+        "date_range": (D(2023, 2, 10), D(2023, 4, 10)),
+    },
+    "loose-days-only": {"industry_id": 1, "date_range": (D(2023, 3, 5), D(2023, 3, 20))},
+    "two-whole-months": {"industry_id": 1, "date_range": (D(2023, 1, 1), D(2023, 3, 31))},
+    "one-whole-month-after-the-facts": {
+        "industry_id": 1,
+        "date_range": (D(2023, 4, 1), D(2023, 4, 30)),
+    },
+    "single-last-day-of-a-month": {
+        "industry_id": 1,
+        "date_range": (D(2023, 3, 31), D(2023, 3, 31)),
+    },
+}
+
+
+def follow_dates(rows: Sequence[Row]) -> dict[int, str]:
+    return {row["id"]: row["follow_last_date"] for row in rows}
+
+
+@pytest.mark.parametrize("story", ["left", "came-back"])
+@pytest.mark.parametrize("query_id", ONE_FILTER_QUERIES)
+def test_latest_dates_under_one_filter_equal_the_reference(
+    backend: Backend, client: redis.Redis, key_prefix: str, story: str, query_id: str
+) -> None:
+    events = LEFT_THE_SLICE if story == "left" else CAME_BACK
+    project(client, key_prefix, chunks(events, 4))
+    query = {"tenant_id": 1, **ONE_FILTER_QUERIES[query_id]}
+    want = expected(events, query)
+    assert answer(backend, key_prefix, query) == (want, len(want))
+    for page in (1, 2, 3, 4):
+        rows, total = answer(backend, key_prefix, query, page=page, per_page=1)
+        assert (rows, total) == (want[page - 1 : page], len(want))
+
+
+def test_a_later_follow_of_a_customer_that_left_the_filter_is_not_its_latest(
+    backend: Backend, client: redis.Redis, key_prefix: str
+) -> None:
+    project(client, key_prefix, [LEFT_THE_SLICE])
+    march_to_april = ONE_FILTER_QUERIES["whole-month-and-loose-days"]
+    rows, _ = answer(backend, key_prefix, {"tenant_id": 1, **march_to_april})
+    assert follow_dates(rows) == {
+        3: "2023-03-10 09:00:00",  # not customer 2's 03-25 or 04-03: it is in industry 2 now
+        10: "2023-03-31 23:59:59",  # not 04-01: customer 4 is in no industry
+        25: "2023-04-09 07:30:00",
+        222: "2023-04-08 11:00:00",
+    }
+    assert {row["id"]: row["customer_last_date"] for row in rows} == {
+        3: "-",
+        10: "2023-03-31 23:59:59",
+        25: "2023-03-15 10:00:00",
+        222: "-",
+    }
+    rows, _ = answer(backend, key_prefix, {"tenant_id": 1, **march_to_april, "industry_id": 2})
+    assert follow_dates(rows)[3] == "2023-04-03 12:00:00"
+
+
+def test_a_customer_that_comes_back_to_the_filter_brings_its_latest_follow_back(
+    backend: Backend, client: redis.Redis, key_prefix: str
+) -> None:
+    project(client, key_prefix, [CAME_BACK])
+    query = {"tenant_id": 1, **ONE_FILTER_QUERIES["whole-month-and-loose-days"]}
+    rows, _ = answer(backend, key_prefix, query)
+    assert follow_dates(rows)[3] == "2023-04-03 12:00:00"
+    rows, _ = answer(backend, key_prefix, {"tenant_id": 1, "industry_id": 1})
+    assert follow_dates(rows) == {
+        3: "2023-04-03 12:00:00",
+        10: "2023-03-31 23:59:59",
+        25: "2023-04-09 07:30:00",
+        222: "2023-04-08 11:00:00",
+    }

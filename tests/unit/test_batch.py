@@ -219,3 +219,56 @@ def test_an_older_update_arriving_last_loses_to_a_newer_one_with_the_same_value(
         written.append(fold(batch, snapshot_after(stored[-1] if stored else None)))
     assert slice_cells(written, "i2") == Counter()
     assert slice_cells(written, "i1")[("month", Kind.ADDED)] == 1
+
+
+# --- the employee-month customer sets (`em`) that bound the latest dates under a filter ------
+
+MARCH = 2023 * 12 + 2
+APRIL = MARCH + 1
+LAST_SECOND_OF_MARCH = 1_680_278_399
+"""2023-03-31 23:59:59 in Asia/Shanghai: still March there, though 15:59:59 UTC."""
+
+
+def month_sets(writes: BatchWrites) -> dict[str, set[str]]:
+    """The em sets a batch adds customers to (it never removes any)."""
+    prefix = LAYOUT.employee_month_customers(TENANT, 0, 0).rsplit(":em:", 1)[0] + ":em:"
+    added_to: dict[str, set[str]] = {}
+    for (key, member), present in writes.members.items():
+        if key.startswith(prefix):
+            assert present, key
+            added_to.setdefault(key, set()).add(member)
+    return added_to
+
+
+def test_adds_and_follows_put_the_customer_in_the_employees_set_of_their_local_month() -> None:
+    writes = fold(
+        [
+            added("a1", NOON, industry=1),  # 2023-03-01, employee 3
+            follow("f1", LAST_SECOND_OF_MARCH, employee=10),
+            follow("f2", LAST_SECOND_OF_MARCH + 1),  # 2023-04-01 00:00:00 local
+        ]
+    )
+    assert month_sets(writes) == {
+        LAYOUT.employee_month_customers(TENANT, 3, MARCH): {"1"},
+        LAYOUT.employee_month_customers(TENANT, 10, MARCH): {"1"},
+        LAYOUT.employee_month_customers(TENANT, 3, APRIL): {"1"},
+    }
+
+
+def test_losses_opportunities_and_re_deliveries_add_no_em_member() -> None:
+    first = fold([added("a1", NOON)])
+    writes = fold(
+        [lost("l1", NOON + 60), opportunity("o1", NOON + 120), added("a1", NOON)],
+        snapshot_after(first),
+    )
+    assert month_sets(writes) == {}
+
+
+def test_a_move_between_slices_leaves_the_em_sets_alone() -> None:
+    first = fold(HISTORY)
+    moved = fold([updated("e4", NOON + 120, industry_id=2, tag_ids=[])], snapshot_after(first))
+    assert month_sets(first) == {
+        LAYOUT.employee_month_customers(TENANT, 3, MARCH): {"1"},
+        LAYOUT.employee_month_customers(TENANT, 10, MARCH): {"1"},
+    }
+    assert month_sets(moved) == {}

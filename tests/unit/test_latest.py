@@ -1,0 +1,92 @@
+"""SliceCells.latest_month: the month of a row's latest fact under one filter, from the cells."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import numpy as np
+import pytest
+
+from api.latest import SliceCells, cell_field
+from projector.calendar import LocalCalendar
+from projector.facts import KINDS, Kind
+from tests.strategies import SHANGHAI
+
+CALENDAR = LocalCalendar(SHANGHAI)
+FEBRUARY, MARCH, APRIL = 2023 * 12 + 1, 2023 * 12 + 2, 2023 * 12 + 3
+Cell = tuple[int, Kind]
+"""(employee index, kind)"""
+
+
+def day(text: str) -> int:
+    return LocalCalendar.day_of(date.fromisoformat(text))
+
+
+def blob(values: Mapping[Cell, int], employees: int = 3) -> bytes:
+    """A month blob as the projector writes it: big-endian i32 [employee index][kind]."""
+    cells = np.zeros(employees * KINDS, ">i4")
+    for (position, kind), value in values.items():
+        cells[position * KINDS + kind] = value
+    return cells.tobytes()
+
+
+def day_hash(values: Mapping[Cell, int]) -> dict[bytes, bytes]:
+    return {cell_field(p, k).encode(): str(v).encode() for (p, k), v in values.items()}
+
+
+FOLLOW_1 = (1, Kind.FOLLOW)
+CASES: dict[str, tuple[SliceCells, int | None]] = {
+    "nothing-read": (SliceCells({}, {}), None),
+    "all-zero": (SliceCells({MARCH: blob({})}, {day("2023-04-02"): {}}), None),
+    "only-another-kind": (SliceCells({MARCH: blob({(1, Kind.ADDED): 2})}, {}), None),
+    "only-another-employee": (
+        SliceCells({}, {day("2023-04-02"): day_hash({(2, Kind.FOLLOW): 1})}),
+        None,
+    ),
+    "a-loose-day": (
+        SliceCells({}, {day("2023-04-02"): day_hash({FOLLOW_1: 1}), day("2023-04-03"): {}}),
+        APRIL,
+    ),
+    "a-month-after-the-loose-days": (
+        SliceCells({MARCH: blob({FOLLOW_1: 4})}, {day("2023-02-27"): day_hash({FOLLOW_1: 1})}),
+        MARCH,
+    ),
+    "a-loose-day-after-the-month": (
+        SliceCells({MARCH: blob({FOLLOW_1: 4})}, {day("2023-04-01"): day_hash({FOLLOW_1: 1})}),
+        APRIL,
+    ),
+    "the-later-of-two-months": (
+        SliceCells({FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({FOLLOW_1: 1})}, {}),
+        MARCH,
+    ),
+    "an-empty-later-month": (
+        SliceCells({FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({(0, Kind.FOLLOW): 5})}, {}),
+        FEBRUARY,
+    ),
+    "only-the-earlier-loose-day": (
+        SliceCells(
+            {MARCH: blob({})},
+            {day("2023-02-27"): day_hash({FOLLOW_1: 1}), day("2023-04-01"): {}},
+        ),
+        FEBRUARY,
+    ),
+    "a-blob-written-before-the-employee-had-an-index": (
+        SliceCells({MARCH: blob({(0, Kind.FOLLOW): 1}, employees=1)}, {}),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_latest_month_of_employee_1s_follows(case: str) -> None:
+    cells, expected = CASES[case]
+    assert cells.latest_month(1, Kind.FOLLOW, CALENDAR) == expected
+
+
+def test_month_cells_are_read_at_the_employees_slot() -> None:
+    cells = SliceCells({MARCH: blob({(2, Kind.ADDED): -1, (2, Kind.FOLLOW): 70_000})}, {})
+    assert cells.month_cell(MARCH, 2, Kind.ADDED) == -1
+    assert cells.month_cell(MARCH, 2, Kind.FOLLOW) == 70_000
+    assert cells.month_cell(MARCH, 1, Kind.FOLLOW) == 0
+    assert cells.month_cell(FEBRUARY, 2, Kind.FOLLOW) == 0

@@ -1,0 +1,23 @@
+"""Layout: every key of a tenant carries its version and hash tag, the new key families too."""
+
+from __future__ import annotations
+
+from projector.layout import Layout
+
+MARCH_2023 = 2023 * 12 + 2
+
+
+def test_employee_month_customers_is_per_tenant_employee_and_local_month() -> None:
+    layout = Layout("custstats", 4)
+    key = layout.employee_month_customers(25, 222, MARCH_2023)
+    assert key == "custstats:v4:{25}:em:222:24278"
+    assert key != layout.employee_month_customers(25, 222, MARCH_2023 + 1)
+    assert key != layout.employee_month_customers(25, 223, MARCH_2023)
+    assert key != layout.employee_month_customers(26, 222, MARCH_2023)
+    assert key != layout.employee_customers(25, 222)
+
+
+def test_a_tenant_rebuilt_on_its_own_keeps_its_em_sets_in_its_version() -> None:
+    layout = Layout("custstats", 4, overrides=((25, 9),))
+    assert layout.employee_month_customers(25, 3, MARCH_2023).startswith("custstats:v9:{25}:")
+    assert layout.employee_month_customers(26, 3, MARCH_2023).startswith("custstats:v4:{26}:")
