@@ -122,7 +122,6 @@ def fold_batch(
         index = snapshot.index[tenant]
         member = str(event.customer_id)
         if change.employee_id is not None:
-            writes.member(layout.employee_customers(tenant, change.employee_id), member, True)
             writes.member(layout.named_employees(tenant), str(change.employee_id), True)
             for (employee_id, kind, second), count in change.facts.items():
                 if count > 0 and kind in DATED_KINDS:

@@ -14,7 +14,6 @@ def test_employee_month_customers_is_per_tenant_employee_and_local_month() -> No
     assert key != layout.employee_month_customers(25, 222, MARCH_2023 + 1)
     assert key != layout.employee_month_customers(25, 223, MARCH_2023)
     assert key != layout.employee_month_customers(26, 222, MARCH_2023)
-    assert key != layout.employee_customers(25, 222)
 
 
 def test_a_tenant_rebuilt_on_its_own_keeps_its_em_sets_in_its_version() -> None:
