@@ -90,7 +90,6 @@ class Layout:
     def slice_members(self, tenant_id: int, slice_: str) -> str:
         return f"{self.tenant(tenant_id)}:cs:{slice_}"
 
-
     def employee_month_customers(self, tenant_id: int, employee_id: int, month: int) -> str:
         """Customers the employee had an ADDED or FOLLOW fact with in a local month (never
         shrinks): the only ones that can hold a row's latest date on a day of that month."""
