@@ -36,7 +36,7 @@ run() {
     S0)  .venv/bin/python -m bench.suite S0 --repeats 2 --legacy-per-class 50 --legacy-budget 5 ;;
     S1q) .venv/bin/python -m bench.suite S1q --repeats 1 --legacy-per-class 50 --legacy-budget 30 ;;
     S1)  .venv/bin/python -m bench.suite S1 --repeats 1 --legacy-per-class 30 --legacy-budget 60 \
-           --rebuild-timeout 600 ;;
+           --rebuild-timeout 900 ;;
   esac
 }
 if [ "$target" = all ]; then
