@@ -114,6 +114,16 @@ def _bars(name: str, result: dict[str, Any]) -> list[str]:
     return lines
 
 
+FINDINGS = Path(__file__).with_name("findings.md")
+"""Why the missed bars are missed: written by hand from the profiles, kept beside the code."""
+
+
+def _findings() -> list[str]:
+    if not FINDINGS.exists():
+        return []
+    return [FINDINGS.read_text(encoding="utf-8").rstrip(), ""]
+
+
 def _profile_table(rows: list[list[Any]], top: int = 18) -> list[str]:
     lines = ["| function | self | inclusive |", "|---|---|---|"]
     for name, own, inclusive in rows[:top]:
@@ -160,6 +170,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "",
         *_bars(biggest, head),
         "",
+        *_findings(),
         "## Data",
         "",
         "One seeded generator (`bench/generate.py`) feeds every system. Each scale is one big "
