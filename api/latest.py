@@ -16,8 +16,10 @@ not by the employee's whole history in the slice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
 
 from api.reader import ProjectionReader
 from projector.calendar import LocalCalendar
@@ -33,13 +35,46 @@ def cell_field(position: int, kind: Kind) -> str:
     return f"{position}:{int(kind)}"
 
 
-@dataclass(frozen=True, slots=True)
+Cells = NDArray[np.int64]
+
+
+def parse_day_hash(cells: Mapping[bytes, bytes]) -> tuple[Cells, Cells, Cells]:
+    """(employee indexes, kinds, counts) of a day hash's 'position:kind' -> count fields.
+
+    Parsed by numpy, not field by field: a popular slice's day hash holds hundreds of
+    fields at S1, and a range has up to ~60 loose days."""
+    if not cells:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    pairs = np.fromstring(b":".join(cells), dtype=np.int64, sep=":")
+    values = np.fromstring(b",".join(cells.values()), dtype=np.int64, sep=",")
+    if len(pairs) != 2 * len(cells) or len(values) != len(cells):  # stopped at a bad field
+        pairs = np.array([int(part) for part in b":".join(cells).split(b":")], np.int64)
+        values = np.array([int(value) for value in cells.values()], np.int64)
+    pairs = pairs.reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1], values
+
+
 class SliceCells:
     """The buckets a one-filter range was summed from, as read: whole month -> blob, loose
-    day -> day hash. Kept so the page's latest dates need no second read of them."""
+    day -> day hash. Kept so the page's latest dates need no second read of them; the latest
+    non-zero bucket of every (employee index, kind) is found once, vectorised, on first use."""
 
-    months: dict[int, bytes | None]
-    days: dict[int, dict[bytes, bytes]]
+    __slots__ = ("_latest", "_parsed", "days", "months")
+
+    def __init__(
+        self, months: dict[int, bytes | None], days: dict[int, dict[bytes, bytes]]
+    ) -> None:
+        self.months = months
+        self.days = days
+        self._latest: tuple[Cells, Cells] | None = None
+        self._parsed: list[tuple[int, tuple[Cells, Cells, Cells]]] | None = None
+
+    def parsed_days(self) -> list[tuple[int, tuple[Cells, Cells, Cells]]]:
+        """Each loose day with its hash parsed (parse_day_hash), once for counts and dates."""
+        if self._parsed is None:
+            self._parsed = [(day, parse_day_hash(cells)) for day, cells in self.days.items()]
+        return self._parsed
 
     def month_cell(self, month: int, position: int, kind: Kind) -> int:
         blob = self.months.get(month) or b""
@@ -48,15 +83,40 @@ class SliceCells:
             return 0
         return int.from_bytes(blob[start : start + CELL_BYTES], "big", signed=True)
 
+    def _latest_buckets(self) -> tuple[Cells, Cells]:
+        """Per slot (index * KINDS + kind): the latest whole month and the latest loose day
+        whose cell is non-zero, -1 where none is."""
+        if self._latest is None:
+            sizes = (len(blob or b"") // CELL_BYTES for blob in self.months.values())
+            width = max(sizes, default=0)
+            parsed = self.parsed_days()
+            for _, (positions, kinds, _) in parsed:
+                if len(positions):
+                    width = max(width, int((positions * KINDS + kinds).max()) + 1)
+            months = np.full(width, -1, np.int64)
+            for month in sorted(self.months):
+                blob = self.months[month]
+                if blob:
+                    values = np.frombuffer(blob, ">i4")
+                    months[: len(values)][values != 0] = month
+            days = np.full(width, -1, np.int64)
+            for day, (positions, kinds, values) in parsed:
+                slots = (positions * KINDS + kinds)[values != 0]
+                np.maximum.at(days, slots, day)
+            self._latest = months, days
+        return self._latest
+
     def latest_month(self, position: int, kind: Kind, calendar: LocalCalendar) -> int | None:
         """The local month of the latest bucket whose cell is non-zero; None when no cell of
         the range is (loose days and whole months never overlap, so months compare)."""
-        field = cell_field(position, kind).encode()
-        day = max((d for d, cells in self.days.items() if int(cells.get(field, 0))), default=None)
-        month = max((m for m in self.months if self.month_cell(m, position, kind)), default=None)
-        if day is None:
-            return month
-        return calendar.month(day) if month is None else max(month, calendar.month(day))
+        months, days = self._latest_buckets()
+        slot = position * KINDS + kind
+        if slot >= len(months):
+            return None
+        month, day = int(months[slot]), int(days[slot])
+        if day < 0:
+            return month if month >= 0 else None
+        return max(month, calendar.month(day))
 
 
 async def latest_holders(

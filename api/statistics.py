@@ -64,12 +64,10 @@ def add_blob(target: Counts, blob: bytes | None, dtype: str, width: int) -> None
         target[:rows] += block
 
 
-def add_day_hash(target: Counts, cells: dict[bytes, bytes]) -> None:
-    for field, value in cells.items():
-        position, kind = field.split(b":")
-        row = int(position)
-        if row < target.shape[0]:
-            target[row, int(kind)] += int(value)
+def add_day_cells(target: Counts, positions: Counts, kinds: Counts, values: Counts) -> None:
+    """Add a parsed day hash into `target` [n, KINDS]; indexes past `n` are newer employees."""
+    keep = positions < target.shape[0]
+    np.add.at(target, (positions[keep], kinds[keep]), values[keep])
 
 
 def tally_facts(
@@ -295,11 +293,12 @@ class StatisticsEngine:
         for blob in blobs:
             add_blob(tally.counts, blob, ">i4", KINDS)
         hashes = await self.reader.hashes([layout.day(tenant_id, slice_, d) for d in loose])
-        for cells in hashes:
-            add_day_hash(tally.counts, cells)
-        return tally, SliceCells(
+        cells = SliceCells(
             dict(zip(months, blobs, strict=True)), dict(zip(loose, hashes, strict=True))
         )
+        for _, parsed in cells.parsed_days():
+            add_day_cells(tally.counts, *parsed)
+        return tally, cells
 
     async def _states(
         self, layout: Layout, tenant_id: int, members: Iterable[bytes]

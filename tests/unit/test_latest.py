@@ -8,7 +8,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from api.latest import SliceCells, cell_field
+from api.latest import SliceCells, cell_field, parse_day_hash
+from api.statistics import add_day_cells
 from projector.calendar import LocalCalendar
 from projector.facts import KINDS, Kind
 from tests.strategies import SHANGHAI
@@ -90,3 +91,29 @@ def test_month_cells_are_read_at_the_employees_slot() -> None:
     assert cells.month_cell(MARCH, 2, Kind.FOLLOW) == 70_000
     assert cells.month_cell(MARCH, 1, Kind.FOLLOW) == 0
     assert cells.month_cell(FEBRUARY, 2, Kind.FOLLOW) == 0
+
+
+def test_a_day_hash_parses_into_indexes_kinds_and_counts() -> None:
+    positions, kinds, values = parse_day_hash(
+        day_hash({(0, Kind.ADDED): 1, (12, Kind.FOLLOW): 70_000, (3, Kind.LOST): -2})
+    )
+    assert sorted(zip(positions.tolist(), kinds.tolist(), values.tolist(), strict=True)) == [
+        (0, Kind.ADDED, 1),
+        (3, Kind.LOST, -2),
+        (12, Kind.FOLLOW, 70_000),
+    ]
+    assert [len(part) for part in parse_day_hash({})] == [0, 0, 0]
+
+
+def test_day_hashes_add_into_the_counts_and_skip_indexes_past_the_tenants_size() -> None:
+    counts = np.zeros((3, KINDS), np.int64)
+    for cells in (
+        day_hash({(1, Kind.FOLLOW): 2, (2, Kind.ADDED): 1, (7, Kind.FOLLOW): 9}),
+        day_hash({(1, Kind.FOLLOW): 3}),
+        {},
+    ):
+        add_day_cells(counts, *parse_day_hash(cells))
+    expected = np.zeros((3, KINDS), np.int64)
+    expected[1, Kind.FOLLOW] = 5
+    expected[2, Kind.ADDED] = 1
+    assert (counts == expected).all()
