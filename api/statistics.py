@@ -91,6 +91,31 @@ def tally_facts(
                 tally.latest[row, slot] = max(tally.latest[row, slot], second + 1)
 
 
+def latest_second(
+    facts: Iterable[list[int]],
+    employee_id: int,
+    kind: Kind,
+    days: tuple[int, int] | None,
+    calendar: LocalCalendar,
+) -> int:
+    """The latest second + 1 (0 = none) of one employee's facts of one kind in `days`, over
+    customers' flat facts (`customer.loads_facts`): plain ints, no arrays, for a page row."""
+    latest = 0
+    for flat in facts:
+        for fact_employee, fact_kind, second, count in zip(
+            flat[0::4], flat[1::4], flat[2::4], flat[3::4], strict=True
+        ):
+            if (
+                fact_employee == employee_id
+                and fact_kind == kind
+                and count > 0
+                and second >= latest
+                and (days is None or days[0] <= calendar.day(second) <= days[1])
+            ):
+                latest = second + 1
+    return latest
+
+
 class Employee:
     """One row's employee; the profile is parsed only when a filter, sort or the page needs it."""
 
@@ -346,16 +371,19 @@ class StatisticsEngine:
             self.calendar,
         )
         customers = sorted(set().union(*(s for per_kind in holders for s in per_kind.values())))
-        states = dict(zip(customers, await self._states(layout, tenant_id, customers), strict=True))
+        keys = [layout.customer(tenant_id, int(member)) for member in customers]
+        raws = await self.reader.customer_states(keys)
+        facts = {
+            member: customer_fold.loads_facts(raw)
+            for member, raw in zip(customers, raws, strict=True)
+        }
         for employee, row, per_kind in zip(employees, rows, holders, strict=True):
             for kind, members in per_kind.items():
-                tally = Tally.zeros(1)
-                tally_facts(
-                    (states[member] for member in members),
-                    {employee.employee_id: 0},
+                latest = latest_second(
+                    (facts[member] for member in members),
+                    employee.employee_id,
+                    kind,
                     days,
                     self.calendar,
-                    tally,
                 )
-                slot = max_slot(kind)
-                row[DATE_FIELDS[slot]] = format_latest(self.calendar, int(tally.latest[0, slot]))
+                row[DATE_FIELDS[max_slot(kind)]] = format_latest(self.calendar, latest)

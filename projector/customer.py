@@ -247,6 +247,20 @@ def dumps(state: CustomerState) -> bytes:
     )
 
 
+def loads_facts(raw: bytes | None) -> list[int]:
+    """Only the facts of a stored state, flat: [employee, kind, second, count, ...].
+
+    Readers that need nothing else (the latest dates of a page's rows) skip decoding the
+    versions, relationships and digests."""
+    if not raw:
+        return []
+    data = orjson.loads(raw)
+    if data.get("v") != STATE_FORMAT:
+        raise ValueError(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
+    facts: list[int] = data["f"]
+    return facts
+
+
 def loads(raw: bytes | None) -> CustomerState:
     if not raw:
         return CustomerState()

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from projector.customer import CustomerState, apply, dumps, has_digest, loads
+from projector.customer import CustomerState, apply, dumps, has_digest, loads, loads_facts
 from projector.facts import ALL, Attributes, Fact, Kind, slices_of
 from tests.contract import (
     EMPLOYEE,
@@ -448,6 +448,16 @@ RICH = [
     follow("e6", NOON + 40),
     opportunity("e7", NOON + 50, employee=222),
 ]
+
+
+def test_loads_facts_reads_only_the_facts_of_a_stored_state() -> None:
+    state = fold(RICH)
+    flat = loads_facts(dumps(state))
+    facts = dict(zip(zip(flat[0::4], flat[1::4], flat[2::4], strict=True), flat[3::4], strict=True))
+    assert facts == state.facts
+    assert loads_facts(None) == []
+    with pytest.raises(ValueError, match="format"):
+        loads_facts(b'{"v": 1, "f": []}')
 
 
 def test_dumps_loads_round_trip_keeps_every_part_of_the_state() -> None:

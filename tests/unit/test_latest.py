@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from api.latest import SliceCells, cell_field, parse_day_hash
-from api.statistics import add_day_cells
+from api.statistics import add_day_cells, latest_second
 from projector.calendar import LocalCalendar
 from projector.facts import KINDS, Kind
 from tests.strategies import SHANGHAI
@@ -117,3 +117,19 @@ def test_day_hashes_add_into_the_counts_and_skip_indexes_past_the_tenants_size()
     expected[1, Kind.FOLLOW] = 5
     expected[2, Kind.ADDED] = 1
     assert (counts == expected).all()
+
+
+def test_a_rows_latest_second_is_its_own_latest_counted_fact_of_the_kind_in_range() -> None:
+    march_2, march_9 = day("2023-03-02"), day("2023-03-09")
+    noon = (march_2 * 86400) + 4 * 3600  # 12:00 in Shanghai
+    customers = [
+        [7, Kind.FOLLOW, noon, 1, 7, Kind.ADDED, noon + 500, 1],
+        [7, Kind.FOLLOW, noon + 100, 1, 8, Kind.FOLLOW, noon + 900, 1],  # another employee
+        [7, Kind.FOLLOW, noon + 300, -1],  # not counted
+        [7, Kind.FOLLOW, (march_9 + 1) * 86400, 1],  # after the range
+    ]
+    follow = latest_second(customers, 7, Kind.FOLLOW, (march_2, march_9), CALENDAR)
+    assert follow == noon + 101
+    assert latest_second(customers, 7, Kind.ADDED, (march_2, march_9), CALENDAR) == noon + 501
+    assert latest_second(customers, 7, Kind.FOLLOW, None, CALENDAR) == (march_9 + 1) * 86400 + 1
+    assert latest_second(customers, 9, Kind.FOLLOW, None, CALENDAR) == 0
