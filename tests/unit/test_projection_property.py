@@ -9,11 +9,20 @@ import fakeredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.params import SORT_FIELDS
+from api.params import SORT_FIELDS, StatisticsQuery
 from tests.contract import Scenario, scenarios
 from tests.harness import SHANGHAI, engine_rows, project, statistics_query
 from tests.reference import reference_rows, reference_sorted
 from tests.strategies import ONE_FILTERS, TENANTS, date_ranges
+
+
+def answer(
+    server: fakeredis.FakeServer, tenant_id: int, query: StatisticsQuery
+) -> tuple[list[dict[str, Any]], int]:
+    """The engine's rows and total for `query`, read from what `project` wrote on `server`."""
+    return engine_rows(
+        lambda: fakeredis.FakeAsyncRedis(server=server), "prop", tenant_id, query, SHANGHAI
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -27,13 +36,7 @@ def test_projection_equals_reference_model(scenario: Scenario, order_by: str, or
             reference_rows(events, **reference_query).values(), order_by, order
         )
         query = statistics_query(reference_query, per_page=100, order_by=order_by, order=order)
-        rows, total = engine_rows(
-            lambda: fakeredis.FakeAsyncRedis(server=server),
-            "prop",
-            reference_query["tenant_id"],
-            query,
-            SHANGHAI,
-        )
+        rows, total = answer(server, reference_query["tenant_id"], query)
         assert total == len(expected)
         assert rows == expected, reference_query
 
@@ -65,13 +68,7 @@ def test_one_filter_answers_equal_reference_model(
             "desc",
         )
         query = statistics_query(reference_query, page=page, per_page=size)
-        rows, total = engine_rows(
-            lambda: fakeredis.FakeAsyncRedis(server=server),
-            "prop",
-            reference_query["tenant_id"],
-            query,
-            SHANGHAI,
-        )
+        rows, total = answer(server, reference_query["tenant_id"], query)
         assert total == len(expected)
         assert rows == expected[(page - 1) * size : page * size], reference_query
 
