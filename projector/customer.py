@@ -29,15 +29,7 @@ from events.schema import (
     FollowRecorded,
     OpportunityCreated,
 )
-from projector.facts import (
-    ALL,
-    SLICE_PREFIX,
-    Attributes,
-    Fact,
-    FactDelta,
-    Kind,
-    add_into,
-)
+from projector.facts import Attributes, Fact, FactDelta, Kind, add_into, slices_of
 
 Version = tuple[int, str]
 """(occurred_at in microseconds, event_id): the order of 'latest' in SPEC §2."""
@@ -90,17 +82,8 @@ class CustomerState:
     """Cache of slices_of(current()); None after an attribute change."""
 
     def slice_set(self) -> frozenset[str]:
-        """slices_of(current()), without building the intermediate tuple: the hot path."""
         if self.slices is None:
-            names = [ALL]
-            for name, (value, _) in self.attributes.items():
-                if value is None:
-                    continue
-                if name == "tag_ids":
-                    names.extend(f"t{tag}" for tag in value)
-                else:
-                    names.append(f"{SLICE_PREFIX[name]}{value}")
-            self.slices = frozenset(names)
+            self.slices = slices_of(self.current())
         return self.slices
 
     def current(self) -> Attributes:
