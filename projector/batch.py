@@ -141,6 +141,7 @@ def fold_batch(
                 writes.member(layout.slice_members(tenant, slice_), member, False)
             for slice_ in joined - {ALL}:
                 writes.member(layout.slice_members(tenant, slice_), member, True)
+    projection.flush(writes)
     for tenant, customer_id in changed:
         state = states[(tenant, customer_id)]
         key_ = layout.customer(tenant, customer_id)

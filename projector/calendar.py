@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
+from numpy.typing import NDArray
+
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _QUARTER = 900
 
@@ -43,6 +46,23 @@ class LocalCalendar:
                 return (second + offset) // 86400
             day = self._days[window] = (window * _QUARTER + offset) // 86400
         return day
+
+    def days(self, seconds: NDArray[np.int64]) -> NDArray[np.int64]:
+        """`day` of many seconds at once: one lookup per distinct quarter hour."""
+        windows, at = np.unique(seconds // _QUARTER, return_inverse=True)
+        offsets = [self._offset(window * _QUARTER) for window in windows.tolist()]
+        if any(offset % _QUARTER for offset in offsets):
+            return np.array([self.day(second) for second in seconds.tolist()], dtype=np.int64)
+        local = windows * _QUARTER + np.array(offsets, dtype=np.int64)
+        days: NDArray[np.int64] = (local // 86400)[at.reshape(-1)]
+        return days
+
+    def months(self, days: NDArray[np.int64]) -> NDArray[np.int64]:
+        """`month` of many days at once."""
+        distinct, at = np.unique(days, return_inverse=True)
+        months = np.array([self.month(day) for day in distinct.tolist()], dtype=np.int64)
+        found: NDArray[np.int64] = months[at.reshape(-1)]
+        return found
 
     def month(self, day: int) -> int:
         month = self._months.get(day)

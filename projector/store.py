@@ -64,6 +64,8 @@ def encode_writes(writes: BatchWrites) -> list[Any]:
         args += ["A" if present else "R", key, ",".join(names)]
     for key, flat in _pairs(writes.maxima).items():
         args += ["X", key, struct.pack(f">{len(flat)}I", *flat)]
+    for block in writes.blocks:
+        args += block
     for (key, field), least in writes.hash_minima.items():
         args += ["L", key, field, least]
     for (key, field), greatest in writes.hash_maxima.items():

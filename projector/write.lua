@@ -5,6 +5,8 @@
 -- so a batch is a few hundred calls whatever its size:
 --   B key payload        BITFIELD INCRBY i32: payload = (slot u32, delta i32) big-endian pairs
 --   H key payload        HINCRBY: payload = "field=delta,field=delta,..."; zero fields deleted
+--   F key kinds payload  HINCRBY of day-hash fields: payload = (slot u32, delta i32) pairs, the
+--                        field spelled 'slot // kinds:slot % kinds'; zero fields deleted
 --   S key n f1 v1 ... fn vn   HSET of n fields
 --   V key value          SET (customer states)
 --   A key payload        SADD of the members in "m1,m2,..."
@@ -41,6 +43,7 @@ local function members(command, key, payload)
   if #batch > 0 then redis.call(command, key, unpack(batch)) end
 end
 
+local fields = {}  -- day-hash field names by slot, spelled once per call
 local i = 2
 local checks = tonumber(ARGV[1])
 for c = 1, checks do
@@ -81,6 +84,18 @@ while i <= n do
       if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
     end
     i = i + 3
+  elseif op == 'F' then
+    local key, kinds, payload = ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+    for at = 1, #payload, 8 do
+      local slot, delta = pair(payload, at, true)
+      local field = fields[slot]
+      if not field then
+        field = math.floor(slot / kinds) .. ':' .. (slot % kinds)
+        fields[slot] = field
+      end
+      if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
+    end
+    i = i + 4
   elseif op == 'V' then
     redis.call('SET', ARGV[i + 1], ARGV[i + 2])
     i = i + 3

@@ -15,6 +15,7 @@ from projector.cells import BatchWrites, CellProjection
 from projector.employee import Profile, apply_profile, dumps_profile, loads_profile
 from projector.facts import KINDS, Attributes, Kind
 from projector.layout import Layout
+from tests.cells_view import unpacked
 from tests.contract import (
     NOON,
     TENANT,
@@ -57,10 +58,10 @@ def slice_cells(writes: Sequence[BatchWrites], slice_: str) -> Counter[tuple[str
     month_prefix = LAYOUT.month(TENANT, slice_, 0).rsplit(":", 1)[0] + ":"
     day_prefix = LAYOUT.day(TENANT, slice_, 0).rsplit(":", 1)[0] + ":"
     for batch in writes:
-        for (key, slot), delta in batch.counters.items():
+        for (key, slot), delta in unpacked(batch).counters.items():
             if key.startswith(month_prefix):
                 net[("month", Kind(slot % KINDS))] += delta
-        for (key, field), delta in batch.hash_counters.items():
+        for (key, field), delta in unpacked(batch).hash_counters.items():
             if key.startswith(day_prefix):
                 net[("day", Kind(int(field.split(":")[1])))] += delta
     return Counter({cell: count for cell, count in net.items() if count})
@@ -69,7 +70,7 @@ def slice_cells(writes: Sequence[BatchWrites], slice_: str) -> Counter[tuple[str
 def all_totals(writes: Sequence[BatchWrites]) -> Counter[Kind]:
     net: Counter[Kind] = Counter()
     for batch in writes:
-        for (key, slot), delta in batch.counters.items():
+        for (key, slot), delta in unpacked(batch).counters.items():
             if key == LAYOUT.total(TENANT):
                 net[Kind(slot % KINDS)] += delta
     return Counter({kind: count for kind, count in net.items() if count})
@@ -106,7 +107,7 @@ def test_a_move_in_a_later_batch_takes_the_stored_history_from_old_to_new_slice(
     assert slice_cells([second], "i2") == HISTORY_CELLS
     # The `*` slice and the latest dates are the same whatever the customer's attributes.
     assert all_totals([second]) == Counter()
-    assert second.maxima == {}
+    assert unpacked(second).maxima == {}
     assert second.checks == {(CUSTOMER_KEY, ""): first.values[CUSTOMER_KEY]}
     stored = customer_fold.loads(second.values[CUSTOMER_KEY])
     assert stored.current() == Attributes(industry_id=2, tag_ids=(1, 2))

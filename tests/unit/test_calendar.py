@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -136,6 +137,28 @@ def test_day_and_format_agree_with_zoneinfo_for_any_instant(name: str, second: i
     local = datetime.fromtimestamp(second, calendar.zone)
     assert calendar.day(second) == day(local.date())
     assert calendar.format(second) == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from([*sorted(ZONES), "Africa/Monrovia"]),
+    st.lists(st.integers(0, MAX_SECONDS), min_size=1, max_size=40),
+)
+def test_days_and_months_of_many_instants_agree_with_one_at_a_time(
+    name: str, seconds: list[int]
+) -> None:
+    """The projector buckets a whole batch at once (`days`, `months`): same answers as `day`."""
+    calendar = ZONES[name] if name in ZONES else LocalCalendar(ZoneInfo(name))
+    days = calendar.days(np.array(seconds, dtype=np.int64))
+    assert days.tolist() == [calendar.day(second) for second in seconds]
+    assert calendar.months(days).tolist() == [calendar.month(d) for d in days.tolist()]
+
+
+def test_days_of_a_batch_across_an_odd_offset_midnight() -> None:
+    calendar = LocalCalendar(ZoneInfo("Africa/Monrovia"))
+    midnight = int(datetime.fromisoformat("1971-03-02").replace(tzinfo=calendar.zone).timestamp())
+    days = calendar.days(np.array([midnight - 1, midnight, midnight + 1], dtype=np.int64))
+    assert days.tolist() == [day(date(1971, 3, 1)), day(date(1971, 3, 2)), day(date(1971, 3, 2))]
 
 
 @pytest.mark.parametrize("local", ["1971-03-01 23:59:59", "1971-03-02 00:00:00"])

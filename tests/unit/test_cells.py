@@ -12,6 +12,7 @@ from projector.cells import BatchWrites, CellProjection
 from projector.facts import ALL, KINDS, Fact, Kind
 from projector.layout import Layout
 from projector.store import encode_writes
+from tests.cells_view import unpacked
 from tests.contract import NOON
 from tests.strategies import SHANGHAI
 
@@ -161,7 +162,10 @@ def test_the_cells_one_fact_touches(
 ) -> None:
     writes = BatchWrites()
     fact = Fact(employee, kind, NOON)
-    CellProjection(LAYOUT, CALENDAR).facts(writes, TENANT, INDEX, [(fact, count)], [slice_], sign)
+    projection = CellProjection(LAYOUT, CALENDAR)
+    projection.facts(writes, TENANT, INDEX, [(fact, count)], [slice_], sign)
+    projection.flush(writes)
+    writes = unpacked(writes)
     if slice_ == ALL:
         assert writes == expected_all(employee, kind, NOON, sign * count, dated=dated)
     else:
@@ -175,9 +179,10 @@ def test_the_cells_one_fact_touches(
 )
 def test_a_fact_is_bucketed_on_its_local_day(instant: int, local_day: date) -> None:
     writes = BatchWrites()
-    CellProjection(LAYOUT, CALENDAR).facts(
-        writes, TENANT, INDEX, [(Fact(3, Kind.FOLLOW, instant), 1)], [ALL, "i1"]
-    )
+    projection = CellProjection(LAYOUT, CALENDAR)
+    projection.facts(writes, TENANT, INDEX, [(Fact(3, Kind.FOLLOW, instant), 1)], [ALL, "i1"])
+    projection.flush(writes)
+    writes = unpacked(writes)
     day = LocalCalendar.day_of(local_day)
     assert (LAYOUT.day(TENANT, ALL, day), slot(3, Kind.FOLLOW)) in writes.counters
     assert (LAYOUT.day(TENANT, "i1", day), f"2:{int(Kind.FOLLOW)}") in writes.hash_counters
@@ -186,9 +191,41 @@ def test_a_fact_is_bucketed_on_its_local_day(instant: int, local_day: date) -> N
 def test_several_slices_and_facts_merge_into_one_set_of_writes() -> None:
     writes = BatchWrites()
     facts = [(Fact(3, Kind.FOLLOW, NOON), 1), (Fact(3, Kind.FOLLOW, NOON + 60), 1)]
-    CellProjection(LAYOUT, CALENDAR).facts(writes, TENANT, INDEX, facts, [ALL, "i1", "t2"])
+    projection = CellProjection(LAYOUT, CALENDAR)
+    projection.facts(writes, TENANT, INDEX, facts, [ALL, "i1", "t2"])
+    projection.flush(writes)
+    writes = unpacked(writes)
     follow = slot(3, Kind.FOLLOW)
     assert writes.counters[(LAYOUT.total(TENANT), follow)] == 2
     assert writes.counters[(LAYOUT.month(TENANT, "t2", MONTH), follow)] == 2
     assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 2
     assert writes.maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 61
+
+
+def test_a_vast_tenants_employee_beyond_the_packed_code_still_gets_its_cells() -> None:
+    """Slots past 2**24 do not fit the sort code: they take the column-sort path."""
+    writes = BatchWrites()
+    projection = CellProjection(LAYOUT, CALENDAR)
+    far = {7: 4_000_000, 3: 2}
+    facts = [(Fact(7, Kind.FOLLOW, NOON), 1), (Fact(3, Kind.FOLLOW, NOON), 1)]
+    projection.facts(writes, TENANT, far, facts, [ALL, "i1"])
+    projection.flush(writes)
+    writes = unpacked(writes)
+    far_slot = 4_000_000 * KINDS + Kind.FOLLOW
+    assert writes.counters[(LAYOUT.day(TENANT, ALL, DAY), far_slot)] == 1
+    assert writes.counters[(LAYOUT.month(TENANT, "i1", MONTH), far_slot)] == 1
+    assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "4000000:3")] == 1
+    assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 1
+    assert writes.maxima[(LAYOUT.total_max(TENANT), 4_000_000 * 2 + 1)] == NOON + 1
+
+
+def test_facts_of_one_batch_that_cancel_out_write_nothing() -> None:
+    """A move out and back within a batch: the packed blocks carry no zero cells."""
+    writes = BatchWrites()
+    projection = CellProjection(LAYOUT, CALENDAR)
+    facts = [(Fact(3, Kind.FOLLOW, NOON), 1)]
+    projection.facts(writes, TENANT, INDEX, facts, ["i1"], -1)
+    projection.facts(writes, TENANT, INDEX, facts, ["i1"], 1)
+    projection.flush(writes)
+    assert writes.blocks == []
+    assert encode_writes(writes) == [0]
