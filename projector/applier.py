@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from events.schema import Event
-from projector.batch import fold_batch, read_request
+from projector.batch import Snapshot, fold_batch, read_request
 from projector.cells import BatchWrites, CellProjection
 from projector.store import ProjectorStore
 
@@ -48,15 +48,9 @@ class Applier:
         self.topic = topic
         self.fences = tuple(fences)
 
-    def fold(
-        self,
-        events: Sequence[Event],
-        offsets: Mapping[int, OffsetMove] | None = None,
-        dead_letters: int = 0,
-        carried: Mapping[str, bytes] | None = None,
-    ) -> tuple[BatchWrites, set[tuple[str, str]]]:
-        """Read and fold one batch into its writes; `carried` = values the batch before this one
-        writes (it may still be in flight), used instead of what Redis holds for those keys."""
+    def read(self, events: Sequence[Event], carried: Mapping[str, bytes] | None = None) -> Snapshot:
+        """The states a batch folds from; `carried` = values the batches before this one write
+        (they may still be in flight), used instead of what Redis holds for those keys."""
         layout = self.projection.layout
         snapshot = self.store.snapshot(read_request(events))
         if carried:
@@ -69,6 +63,19 @@ class Applier:
                 value = carried.get(f"{layout.profiles(employee[0])}\0{employee[1]}")
                 if value is not None:
                     snapshot.profiles[employee] = value
+        return snapshot
+
+    def fold(
+        self,
+        events: Sequence[Event],
+        offsets: Mapping[int, OffsetMove] | None = None,
+        dead_letters: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> tuple[BatchWrites, set[tuple[str, str]]]:
+        """Fold one batch into its writes, from `snapshot` (else read now)."""
+        layout = self.projection.layout
+        if snapshot is None:
+            snapshot = self.read(events)
         writes = fold_batch(events, snapshot, self.projection)
         fenced_checks = self._add_offsets(writes, layout.offsets(self.topic), offsets or {})
         for key, field, value in self.fences:

@@ -365,6 +365,9 @@ class ProjectorRunner:
         last_check = 0.0
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-writer")
         pending: Future[Prepared] | None = None
+        """The batch Redis is applying."""
+        unsent: tuple[Applier, BatchWrites, set[tuple[str, str]], Prepared] | None = None
+        """The batch folded last, not yet sent: the next batch's states are read before it."""
 
         def finish() -> None:
             """Wait for the batch in flight; its errors surface here, in the loop's handlers."""
@@ -375,11 +378,20 @@ class ProjectorRunner:
                 if on_batch is not None:
                     on_batch(self.stats)
 
+        def send() -> None:
+            """Hand the folded batch to the writer, after the one before it is applied."""
+            nonlocal pending, unsent
+            if unsent is not None:
+                finish()
+                batch, unsent = unsent, None
+                pending = writer.submit(self._commit, *batch)
+
         try:
             while not self.stop_requested.is_set():
                 try:
-                    # While Redis applies batch N, this thread polls, decodes and folds batch
-                    # N+1, starting from the states batch N writes (`carried`).
+                    # Batch N+1 is read while Redis is idle, then batch N is sent, then N+1 is
+                    # folded while Redis applies N, from the states N writes (`carried`): Redis
+                    # serves one call at a time, so a read sent after N's write waits behind it.
                     records = self._consumer.poll(timeout_ms=200)
                     now = time.monotonic()
                     if records:
@@ -388,15 +400,18 @@ class ProjectorRunner:
                         if prepared.poison and self.rebuild is None:  # a replay never re-sends
                             self._dead_letter(prepared.poison)
                         applier = self.applier
+                        finish()  # the batch before the unsent one: no longer carried
+                        snapshot = applier.read(prepared.events, self.carried)
+                        send()
                         writes, fenced = applier.fold(
-                            prepared.events, prepared.offsets, len(prepared.poison), self.carried
+                            prepared.events, prepared.offsets, len(prepared.poison), snapshot
                         )
                         self.carried = Applier.carried_by(writes)
-                        finish()
-                        pending = writer.submit(self._commit, applier, writes, fenced, prepared)
+                        unsent = (applier, writes, fenced, prepared)
                         if max_events is not None and self.stats.events >= max_events:
                             break
                         continue
+                    send()
                     finish()
                     if max_events is not None and self.stats.events >= max_events:
                         break
@@ -416,10 +431,10 @@ class ProjectorRunner:
                     if idle_exit is not None and now - last_data > idle_exit:
                         break
                 except Fenced as exc:
-                    pending = None
+                    pending = unsent = None
                     self._reattach(str(exc))
                 except (StoreError, redis.RedisError) as exc:
-                    pending = None
+                    pending = unsent = None
                     self.carried = {}
                     log.error("Redis: %s; retrying in 1 s", exc)
                     time.sleep(1)
@@ -428,6 +443,7 @@ class ProjectorRunner:
                     except (StoreError, redis.RedisError):
                         continue
             try:
+                send()
                 finish()
             except (Fenced, StoreError, redis.RedisError) as exc:
                 log.warning("last batch not applied: %s", exc)
