@@ -60,21 +60,36 @@ class SliceCells:
     day -> day hash. Kept so the page's latest dates need no second read of them; the latest
     non-zero bucket of every (employee index, kind) is found once, vectorised, on first use."""
 
-    __slots__ = ("_latest", "_parsed", "days", "months")
+    __slots__ = ("_latest", "_parsed", "_parsed_minus", "days", "minus", "months")
 
     def __init__(
-        self, months: dict[int, bytes | None], days: dict[int, dict[bytes, bytes]]
+        self,
+        months: dict[int, bytes | None],
+        days: dict[int, dict[bytes, bytes]],
+        minus: dict[int, list[dict[bytes, bytes]]] | None = None,
     ) -> None:
         self.months = months
         self.days = days
+        self.minus = minus or {}
+        """month -> the day hashes of its days outside the range (`cover_range`)."""
         self._latest: tuple[Cells, Cells] | None = None
         self._parsed: list[tuple[int, tuple[Cells, Cells, Cells]]] | None = None
+        self._parsed_minus: dict[int, list[tuple[Cells, Cells, Cells]]] | None = None
 
     def parsed_days(self) -> list[tuple[int, tuple[Cells, Cells, Cells]]]:
         """Each loose day with its hash parsed (parse_day_hash), once for counts and dates."""
         if self._parsed is None:
             self._parsed = [(day, parse_day_hash(cells)) for day, cells in self.days.items()]
         return self._parsed
+
+    def parsed_minus(self) -> dict[int, list[tuple[Cells, Cells, Cells]]]:
+        """The hashes to take off each partly covered month, parsed once."""
+        if self._parsed_minus is None:
+            self._parsed_minus = {
+                month: [parse_day_hash(cells) for cells in hashes]
+                for month, hashes in self.minus.items()
+            }
+        return self._parsed_minus
 
     def month_cell(self, month: int, position: int, kind: Kind) -> int:
         blob = self.months.get(month) or b""
@@ -94,10 +109,15 @@ class SliceCells:
                 if len(positions):
                     width = max(width, int((positions * KINDS + kinds).max()) + 1)
             months = np.full(width, -1, np.int64)
+            minus = self.parsed_minus()
             for month in sorted(self.months):
                 blob = self.months[month]
                 if blob:
-                    values = np.frombuffer(blob, ">i4")
+                    values = np.frombuffer(blob, ">i4").astype(np.int64)
+                    for positions, kinds, counts in minus.get(month, ()):
+                        slots = positions * KINDS + kinds
+                        inside = slots < len(values)
+                        np.subtract.at(values, slots[inside], counts[inside])
                     months[: len(values)][values != 0] = month
             days = np.full(width, -1, np.int64)
             for day, (positions, kinds, values) in parsed:

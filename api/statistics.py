@@ -13,6 +13,7 @@ Three read plans, chosen by the customer filters (docs/projection.md):
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from api.latest import SliceCells, latest_holders
 from api.params import StatisticsQuery
 from api.reader import ProjectionReader
 from projector import customer as customer_fold
-from projector.calendar import LocalCalendar, split_range
+from projector.calendar import LocalCalendar, cover_range, split_range
 from projector.cells import MAX_SLOTS, max_slot
 from projector.employee import Profile, loads_profile
 from projector.facts import ALL, KINDS, Kind, slice_name
@@ -313,16 +314,29 @@ class StatisticsEngine:
         tally = Tally.zeros(size)
         if days is None:
             return tally, SliceCells({}, {})
-        loose, months = split_range(days[0], days[1], self.calendar)
-        blobs = await self.reader.blobs([layout.month(tenant_id, slice_, m) for m in months])
+        cover = cover_range(days[0], days[1], self.calendar)
+        taken = [(month, day) for month, minus in cover.minus.items() for day in minus]
+        blobs, hashes = await asyncio.gather(
+            self.reader.blobs([layout.month(tenant_id, slice_, m) for m in cover.months]),
+            self.reader.hashes(
+                [layout.day(tenant_id, slice_, d) for d in [*cover.days, *(d for _, d in taken)]]
+            ),
+        )
         for blob in blobs:
             add_blob(tally.counts, blob, ">i4", KINDS)
-        hashes = await self.reader.hashes([layout.day(tenant_id, slice_, d) for d in loose])
+        minus: dict[int, list[dict[bytes, bytes]]] = {}
+        for (month, _), cells_ in zip(taken, hashes[len(cover.days) :], strict=True):
+            minus.setdefault(month, []).append(cells_)
         cells = SliceCells(
-            dict(zip(months, blobs, strict=True)), dict(zip(loose, hashes, strict=True))
+            dict(zip(cover.months, blobs, strict=True)),
+            dict(zip(cover.days, hashes[: len(cover.days)], strict=True)),
+            minus,
         )
         for _, parsed in cells.parsed_days():
             add_day_cells(tally.counts, *parsed)
+        for parsed_minus in cells.parsed_minus().values():
+            for positions, kinds, counts in parsed_minus:
+                add_day_cells(tally.counts, positions, kinds, -counts)
         return tally, cells
 
     async def _states(

@@ -76,6 +76,22 @@ CASES: dict[str, tuple[SliceCells, int | None]] = {
         SliceCells({MARCH: blob({(0, Kind.FOLLOW): 1}, employees=1)}, {}),
         None,
     ),
+    "month-read-whole-but-its-follows-all-fall-on-a-day-outside-the-range": (
+        SliceCells(
+            {FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({FOLLOW_1: 2})},
+            {},
+            {MARCH: [day_hash({FOLLOW_1: 2})]},
+        ),
+        FEBRUARY,
+    ),
+    "month-read-whole-with-one-follow-left-inside-the-range": (
+        SliceCells(
+            {FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({FOLLOW_1: 3})},
+            {},
+            {MARCH: [day_hash({FOLLOW_1: 1}), day_hash({FOLLOW_1: 1})]},
+        ),
+        MARCH,
+    ),
 }
 
 
