@@ -262,10 +262,16 @@ class ProjectorRunner:
             return
         partitions = self._consumer.partitions_for_topic(self.settings.topic) or set()
         key = ready_key(self.layout)
-        self.client.hset(
-            key, mapping={"partitions": len(partitions), **dict.fromkeys(map(str, done), 1)}
-        )
-        self.ready_marked.update(done)
+        # Fenced like a batch: a switch may have made this version old (and removed its keys)
+        # since the last check, and a plain HSET would leave a stray key of it behind.
+        marks = BatchWrites()
+        for fence_key, fence_field, value in self.fences:
+            marks.expect(fence_key, fence_field, value)
+        marks.hash_sets[(key, "partitions")] = str(len(partitions)).encode()
+        for partition in done:
+            marks.hash_sets[(key, str(partition))] = b"1"
+        if self.store.commit(marks) is None:
+            self.ready_marked.update(done)
 
     # --- the loop -----------------------------------------------------------------------
 
