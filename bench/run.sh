@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: bash bench/run.sh [S0|S1|all]   (default S0)
 #   S0  — 200k events, a quick run (~3 min)
-#   S1q — S1/4: 1.3M events (~12 min)
-#   S1  — 5.2M events: one big tenant + 200 small ones (the target scale; ~45 min)
+#   S1q — S1/4: 1.3M events (~9 min)
+#   S1  — 5.2M events: one big tenant + 200 small ones (the target scale; ~27 min)
 #   all — S0, S1/4 and S1, for the cost-growth table
 # Installs what it needs (wrk and redis-server from Debian, the `bench` extra from PyPI),
 # runs on private servers (Tansu, two private Redis servers; MariaDB at 127.0.0.1:3306 as
