@@ -161,16 +161,19 @@ class CellProjection:
         listed = [self._members[g] for g in used.tolist()]
         sizes = np.array([len(m) for m in listed], dtype=np.int64)
         starts = np.cumsum(sizes) - sizes
-        members = np.array([s for m in listed for s in m], dtype=np.int64)
+        flat = [s for m in listed for s in m]
+        members = np.array(flat, dtype=np.int64)
+        member_is_all = np.array([self._slice_name[s] == ALL for s in flat], dtype=bool)
         _, position, kind, second, delta = rows.T
         per_fact = sizes[group]
         fact_of = np.repeat(np.arange(len(rows)), per_fact)
         within = np.arange(len(fact_of)) - np.repeat(np.cumsum(per_fact) - per_fact, per_fact)
-        slice_id = members[starts[group][fact_of] + within]  # a row per (fact, its slice)
+        member_at = starts[group][fact_of] + within  # a row per (fact, its slice)
+        slice_id = members[member_at]
         day = self.calendar.days(second)
         month = self.calendar.months(day)
         slot = position * KINDS + kind
-        is_all = np.array([name == ALL for name in self._slice_name], dtype=bool)[slice_id]
+        is_all = member_is_all[member_at]
 
         every, in_all = fact_of[is_all], slice_id[is_all]
         if len(every):
@@ -191,11 +194,11 @@ class CellProjection:
                 ):
                     self._pack(writes, "X", family, of, buckets, max_at, latest)
             if growing.any():
-                tenants = np.array(self._slice_tenant, dtype=np.int64)[in_all[growing]]
+                grown = in_all[growing]  # the `*` slice ids: one per tenant
                 days = day[every[growing]]
-                for tenant in np.unique(tenants).tolist():
-                    mine = days[tenants == tenant]
-                    meta = self.layout.meta(tenant)
+                for slice_ in np.unique(grown).tolist():
+                    mine = days[grown == slice_]
+                    meta = self.layout.meta(self._slice_tenant[slice_])
                     writes.hash_min(meta, "first_day", int(mine.min()))
                     writes.hash_max(meta, "last_day", int(mine.max()))
 
@@ -241,7 +244,10 @@ class CellProjection:
         """Merge rows into one cell per (key, slot) and append one block per key: op 'B'
         and 'F' sum the values (cells that cancel out are left out), 'X' keeps the greatest."""
         if len(slot) and (
-            slot.max() >= 1 << 24 or bucket.min() < 0 or bucket.max() >= 1 << 16
+            slot.max() >= 1 << 24
+            or bucket.min() < 0
+            or bucket.max() >= 1 << 16
+            or slice_id.max() >= 1 << 23
         ):  # outside the packed code's fields (a vast tenant, a day before 1970): sort by columns
             order = np.lexsort((slot, bucket, slice_id))
             slice_id, bucket, slot = slice_id[order], bucket[order], slot[order]
