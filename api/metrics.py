@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +36,10 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Outcome = Literal["ok", "bad_param", "invalid_appid", "unavailable"]
@@ -87,24 +89,33 @@ def outcome_for_status(status: int) -> Outcome:
     return "ok"
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's path template, set in the scope by the router; else UNMATCHED."""
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+def route_template(scope: Scope, path: str, routes: Sequence[BaseRoute] = ()) -> str:
+    """The matched route's path template, which the router sets in the scope; for a mount
+    (FastAPI's router sets none) the mount's own path; else UNMATCHED."""
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str) and template:
+        return template
+    for route in routes:
+        if isinstance(route, Mount) and route.path_regex.match(path):
+            return route.path or "/"
+    return UNMATCHED
 
 
 class MetricsMiddleware:
     """Pure ASGI middleware: counts and times every HTTP request (streamed bodies included)."""
 
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
+        """The app's routes (the live list), for the templates of mounts."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        path = scope["path"]
         status = 500  # an exception before the answer started is a 500
 
         async def send_status(message: Message) -> None:
@@ -118,7 +129,8 @@ class MetricsMiddleware:
         finally:
             state: MutableMapping[str, Any] = scope.get("state") or {}
             outcome = state.get(_STATE_KEY) or outcome_for_status(status)
-            self.metrics.observe(route_template(scope), outcome, time.perf_counter() - started)
+            route = route_template(scope, path, self.routes)
+            self.metrics.observe(route, outcome, time.perf_counter() - started)
 
 
 def multiprocess_active() -> bool:
@@ -147,7 +159,7 @@ def metrics_response(metrics: ApiMetrics) -> Response:
     return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
 
-def install(app: Any, registry: CollectorRegistry | None = None) -> ApiMetrics:
+def install(app: Starlette, registry: CollectorRegistry | None = None) -> ApiMetrics:
     """Add the metrics middleware and `GET /metrics` (not in the OpenAPI document) to a
     FastAPI/Starlette app; returns the metrics so a test can read their registry."""
     metrics = ApiMetrics(registry if registry is not None else CollectorRegistry())
@@ -155,7 +167,7 @@ def install(app: Any, registry: CollectorRegistry | None = None) -> ApiMetrics:
     async def metrics_endpoint(request: Request) -> Response:
         return metrics_response(metrics)
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     return metrics
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.responses import PlainTextResponse
 
 from api.metrics import (
     ENV,
@@ -199,6 +200,7 @@ def _app() -> tuple[FastAPI, CollectorRegistry]:
     async def boom() -> None:
         raise RuntimeError("boom")
 
+    app.mount("/assets", PlainTextResponse("asset"))
     registry = CollectorRegistry()
     install(app, registry)
     return app, registry
@@ -211,6 +213,7 @@ def test_requests_are_counted_by_route_template_and_outcome() -> None:
             assert client.get(f"/api/{tenant}/stats").status_code == 200
         assert client.get("/no/such/path/123").status_code == 404
         assert client.get("/boom").status_code == 500
+        assert client.get("/assets/app.js").text == "asset"
         scrape = client.get("/metrics")
     value = registry.get_sample_value
     route = "/api/{tenant_id}/stats"
@@ -219,6 +222,7 @@ def test_requests_are_counted_by_route_template_and_outcome() -> None:
     assert value("custstats_http_requests_total", {"route": UNMATCHED, "outcome": "bad_param"}) == 1
     assert value("custstats_http_requests_total", {"route": "/boom", "outcome": "unavailable"}) == 1
     assert value("custstats_http_request_duration_seconds_count", {"route": route}) == 3
+    assert value("custstats_http_requests_total", {"route": "/assets", "outcome": "ok"}) == 1
     assert scrape.headers["content-type"].startswith("text/plain")
     assert "custstats_http_requests_total" in scrape.text
     assert "/metrics" not in app.openapi()["paths"]
