@@ -113,4 +113,4 @@ class _BodyReader:
         if self._received > self._max_bytes:
             self._complete = True
             raise BodyTooLarge(self._max_bytes)
-        return message  # type: ignore[return-value]
+        return message
