@@ -93,7 +93,7 @@ def publish_tenant_config(
     return Position(meta.partition, meta.offset)
 
 
-def open_consumer(bootstrap: Sequence[str]) -> KafkaConsumer:
+def open_consumer(bootstrap: Sequence[str], max_poll_records: int = 500) -> KafkaConsumer:
     """A consumer outside any group: partitions are assigned by hand, nothing is committed."""
     try:
         return KafkaConsumer(
@@ -103,6 +103,7 @@ def open_consumer(bootstrap: Sequence[str]) -> KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             allow_auto_create_topics=False,
+            max_poll_records=max_poll_records,
             request_timeout_ms=TIMEOUT_S * 1000,
             bootstrap_timeout_ms=TIMEOUT_S * 1000,
         )
@@ -138,10 +139,13 @@ def read_config_topic(
     try:
         ends = {tp.partition: end for tp, end in consumer.end_offsets(assigned).items()}
         snapshot, deadline = Snapshot(), time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp.partition] for tp in assigned):
+        while True:
             if time.monotonic() > deadline:
                 raise ConfigTopicError(f"{config_topic!r} not read to its end in {timeout_s} s")
-            for tp, batch in consumer.poll(timeout_ms=500).items():
+            polled = consumer.poll(timeout_ms=300)
+            if not polled and all(consumer.position(tp) >= ends[tp.partition] for tp in assigned):
+                break  # at the ends and nothing more (Tansu's ends can trail a batch's last record)
+            for tp, batch in polled.items():
                 for message in batch:
                     at = Position(tp.partition, message.offset)
                     verdict = decode(message.key, message.value)
