@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from projector.config_topic import (
     read_config_topic,
 )
 from projector.config_upgrade import publish_existing_settings
+from projector.config_writer import Change, write_tenant_setting
 from projector.tenant_config import ConfigKeys, Protection, protection
 from tests.conftest import delete_prefixed
 
@@ -221,3 +223,25 @@ def test_a_follower_notices_redis_emptied_under_it_and_restores_again(
     assert store.read(21).config["api_key"] == DIGEST
     assert store.read(22).registered
     assert store.positions() == {0: 2}
+
+
+def test_the_cli_write_path_publishes_whole_records_from_the_topic(
+    config_topic: str,
+    producer: KafkaProducer,
+    consumer: KafkaConsumer,
+    store: ConfigStore,
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+) -> None:
+    write = partial(
+        write_tenant_setting, redis_client, key_prefix, producer, consumer, config_topic
+    )
+    write(31, Change(registered=True))
+    write(31, Change(api_key_sha256=DIGEST))
+    delete_prefixed(redis_url, key_prefix)  # Redis lost everything: the topic still knows
+    _, last = write(31, Change(opportunity="off"))
+    assert (last.registered, last.opportunity, last.api_key_sha256) == (True, "off", DIGEST)
+    assert store.read(31).config["api_key"] == DIGEST  # applied directly, no projector ran
+    assert ConfigFollower(consumer, store, config_topic).restore(timeout_s=30)
+    assert store.read(31).config["opportunity"] == "off"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from events.tenant_config import TenantConfig
+from projector.config_writer import Change, changed
 from projector.tenant_config import (
     ConfigKeys,
     Position,
@@ -118,3 +119,22 @@ def test_keys() -> None:
     assert keys.positions == "p*x:cfg:positions"
     assert keys.restored == "p*x:cfg:restored"
     assert keys.tenant_pattern == "p\\*x:cfg:{*}"
+
+
+@pytest.mark.parametrize(
+    ("current", "change", "expected"),
+    [
+        (None, Change(registered=True), (True, "auto", None)),
+        (None, Change(opportunity="on"), (False, "on", None)),
+        (record(key=DIGEST), Change(opportunity="off"), (True, "off", DIGEST)),
+        (record(key=DIGEST), Change(api_key_sha256=None), (True, "auto", None)),
+        (record(mode="on"), Change(api_key_sha256=DIGEST), (True, "on", DIGEST)),
+        (record(mode="on", key=DIGEST), Change(), (True, "on", DIGEST)),
+    ],
+)
+def test_a_change_becomes_the_next_whole_record(
+    current: TenantConfig | None, change: Change, expected: tuple[bool, str, str | None]
+) -> None:
+    new = changed(current, 7, change)
+    assert (new.registered, new.opportunity, new.api_key_sha256) == expected
+    assert new.tenant_id == 7
