@@ -11,8 +11,9 @@ vanished) starts a new restore: the settings come back with the same replay.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis
@@ -20,8 +21,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from events.tenant_config import BadConfig, TenantConfig, decode
-from projector.config_store import ConfigStore
-from projector.config_topic import ConfigTopicError, assign_all
+from projector.config_store import ConfigStore, ConfigStoreError
+from projector.config_topic import ConfigTopicError, assign_all, config_topic_of, open_consumer
 from projector.tenant_config import Position
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,32 @@ class ConfigFollower:
                     started = True
                 self.step(timeout_ms)
                 backoff = 0.2
-            except (KafkaError, redis.RedisError, ConfigTopicError, OSError) as exc:
+            except (
+                KafkaError,
+                redis.RedisError,
+                ConfigTopicError,
+                ConfigStoreError,
+                OSError,
+            ) as exc:
                 log.warning("operator settings: %s; retrying in %.1f s", exc, backoff)
                 time.sleep(backoff)
                 backoff, started = min(backoff * 2, MAX_BACKOFF_S), False
+
+
+def start_following(
+    bootstrap: Sequence[str], client: redis.Redis, prefix: str, topic: str, stop: threading.Event
+) -> threading.Thread:
+    """The projector's settings follower on a daemon thread of its own (own consumer), until
+    `stop` is set; `topic` is the events topic."""
+
+    def run() -> None:
+        consumer = open_consumer(bootstrap)
+        try:
+            follower = ConfigFollower(consumer, ConfigStore(client, prefix), config_topic_of(topic))
+            follower.follow(stop.is_set)
+        finally:
+            consumer.close()
+
+    thread = threading.Thread(target=run, name="config-follower", daemon=True)
+    thread.start()
+    return thread

@@ -9,14 +9,25 @@ A second run finds the records and publishes nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
 from events.tenant_config import MAX_TENANT_ID, SCHEMA_VERSION, TenantConfig, now_rfc3339
 from projector.config_store import ConfigStore
-from projector.config_topic import publish_tenant_config, read_config_topic
+from projector.config_topic import (
+    TIMEOUT_S,
+    ConfigTopicError,
+    config_topic_of,
+    ensure_config_topic,
+    open_consumer,
+    open_producer,
+    publish_tenant_config,
+    read_config_topic,
+)
 from projector.tenant_config import API_KEY, OPPORTUNITY, Stored
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -82,3 +93,29 @@ def publish_existing_settings(
         store.apply([(at, record)])
         report.published.append(tenant)
     return report
+
+
+def prepare_config_topic(
+    bootstrap: Sequence[str], client: redis.Redis, prefix: str, topic: str
+) -> Upgrade:
+    """At projector start: create `<topic>.config` if missing, publish Redis-only settings."""
+    config_topic = config_topic_of(topic)
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=list(bootstrap),
+            client_id="custstats-config",
+            request_timeout_ms=TIMEOUT_S * 1000,
+            bootstrap_timeout_ms=TIMEOUT_S * 1000,
+        )
+    except KafkaError as exc:
+        raise ConfigTopicError(f"cannot reach Kafka at {','.join(bootstrap)}: {exc}") from exc
+    try:
+        ensure_config_topic(admin, config_topic)
+    finally:
+        admin.close()
+    producer, consumer = open_producer(bootstrap), open_consumer(bootstrap)
+    try:
+        return publish_existing_settings(client, prefix, producer, consumer, config_topic)
+    finally:
+        consumer.close()
+        producer.close(timeout=5)

@@ -8,8 +8,10 @@ until they are back a tenant without settings in Redis is "restoring", not open.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -19,7 +21,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from custstats.servers import EmbeddedBroker
 from events.tenant_config import TenantConfig, now_rfc3339
-from projector.config_follower import ConfigFollower
+from projector.config_follower import ConfigFollower, start_following
 from projector.config_store import ConfigStore
 from projector.config_topic import (
     config_topic_of,
@@ -29,7 +31,7 @@ from projector.config_topic import (
     publish_tenant_config,
     read_config_topic,
 )
-from projector.config_upgrade import publish_existing_settings
+from projector.config_upgrade import prepare_config_topic, publish_existing_settings
 from projector.config_writer import Change, write_tenant_setting
 from projector.tenant_config import ConfigKeys, Protection, protection
 from tests.conftest import delete_prefixed
@@ -245,3 +247,37 @@ def test_the_cli_write_path_publishes_whole_records_from_the_topic(
     assert store.read(31).config["api_key"] == DIGEST  # applied directly, no projector ran
     assert ConfigFollower(consumer, store, config_topic).restore(timeout_s=30)
     assert store.read(31).config["opportunity"] == "off"
+
+
+def test_projector_start_prepares_the_topic_and_follows_on_a_thread(
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    store: ConfigStore,
+    redis_client: redis.Redis,
+    redis_url: str,
+    key_prefix: str,
+) -> None:
+    topic = f"t-{uuid.uuid4().hex}"
+    redis_client.sadd(store.keys.registered, "41")  # a setting from before the topic
+    report = prepare_config_topic([kafka_bootstrap], redis_client, key_prefix, topic)
+    assert report.published == [41]
+    stop = threading.Event()
+    thread = start_following([kafka_bootstrap], redis_client, key_prefix, topic, stop)
+    try:
+        wait_for(store.restored)
+        publish_tenant_config(producer, config_topic_of(topic), setting(42, key=DIGEST))
+        wait_for(lambda: store.read(42).config.get("api_key") == DIGEST)
+        delete_prefixed(redis_url, key_prefix)  # Redis restarted empty under a running follower
+        wait_for(lambda: store.restored() and store.read(41).registered)
+        assert store.read(42).config["api_key"] == DIGEST
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
