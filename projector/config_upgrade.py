@@ -28,7 +28,7 @@ from projector.config_topic import (
     publish_tenant_config,
     read_config_topic,
 )
-from projector.tenant_config import API_KEY, OPPORTUNITY, Stored
+from projector.tenant_config import API_KEY, OPPORTUNITY, Stored, position_of
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _TENANT_IN_KEY = re.compile(rb":cfg:\{([0-9]+)\}$")
@@ -85,7 +85,11 @@ def publish_existing_settings(
         if tenant in on_topic:
             report.already += 1
             continue
-        record = record_from(tenant, store.read(tenant))
+        stored = store.read(tenant)
+        if position_of(stored.config) is not None:  # written from a record (topic read trailed)
+            report.already += 1
+            continue
+        record = record_from(tenant, stored)
         if isinstance(record, str):
             report.refused.append((tenant, record))
             continue
