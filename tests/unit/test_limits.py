@@ -141,7 +141,10 @@ def test_moderate_nesting_in_an_unknown_field_is_ignored() -> None:
     assert not isinstance(decode(nested), Poison)
 
 
-def test_bools_are_never_ids() -> None:
+def test_bools_and_floats_are_never_ids() -> None:
     for field in ("tenant_id", "customer_id", "employee_id"):
         assert "expected an integer, got a boolean" in poison(record(LOST, **{field: True}))
+        spelled = record(LOST, **{field: 1000}).replace(b": 1000", b": 1e3")
+        assert "expected an integer, got a float" in poison(spelled)
+        assert "expected an integer, got a float" in poison(record(LOST, **{field: 25.0}))
     assert "expected an integer, got a boolean" in poison(record(ADDED, tag_ids=[1, False]))
