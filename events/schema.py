@@ -6,7 +6,6 @@ coerced event would be projected with a meaning its producer did not send.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,31 +18,22 @@ from pydantic import (
     WithJsonSchema,
 )
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_SECONDS = 2**32 - 2  # projections store second + 1 as u32: 1970 … 2106
-_US = timedelta(microseconds=1)
+from events.timestamps import MAX_SECONDS as MAX_SECONDS  # re-exported
+from events.timestamps import RFC3339
+from events.timestamps import parse_occurred_at as parse_occurred_at  # re-exported
 
-
-def parse_occurred_at(value: object) -> int:
-    """Turn an RFC 3339 string with offset, or int unix seconds, into int microseconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be an RFC 3339 string with offset or int unix seconds")
-    if isinstance(value, int):
-        micros = value * 1_000_000
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from exc
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError(f"timestamp without offset: {value!r}")
-        micros = (moment - EPOCH) // _US
-    else:
-        raise ValueError("must be an RFC 3339 string with offset or int unix seconds")
-    if not 0 <= micros <= MAX_SECONDS * 1_000_000:
-        raise ValueError("out of range (1970-01-01 … 2106-02-07)")
-    return micros
-
+MAX_RECORD_BYTES = 64 * 1024
+"""SPEC §1: a record value of at most 64 KiB; a bigger one is poison before it is parsed."""
+MAX_LIST = 100
+"""SPEC §1: at most 100 entries in `tag_ids` and in `department_ids`."""
+MAX_TEXT = 255
+"""SPEC §1: at most 255 characters in `name`, `userid` and `avatar_mediaid`."""
+MAX_EVENT_ID = 128
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+YEARS = r"(19(69|[7-9][0-9])|20[0-9]{2}|210[0-6])"
+"""The years a valid occurred_at string can spell (1969 with a negative offset, up to 2106)."""
+END = r"(?![\s\S])"
+"""End of string in every regex dialect; `$` also matches before a final newline in Python's."""
 
 OccurredAt = Annotated[
     int,
@@ -51,17 +41,29 @@ OccurredAt = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "format": "date-time", "description": "RFC 3339 with offset"},
-                {"type": "integer", "minimum": 0, "description": "unix seconds"},
+                {
+                    "type": "string",
+                    "format": "date-time",
+                    "pattern": f"^{RFC3339.replace('[0-9]{4}', YEARS, 1)}{END}",
+                    "description": "RFC 3339 with offset",
+                },
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_SECONDS,
+                    "description": "unix seconds",
+                },
             ]
         }
     ),
 ]
 """Microseconds since the epoch once validated; exact instants decide 'latest'."""
 
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-TenantId = Annotated[int, Field(gt=0)]
-Id = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_ID)]
+TenantId = Annotated[int, Field(ge=1, le=INT64_MAX)]
+Id = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Ids = Annotated[list[Id], Field(max_length=MAX_LIST)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
 class _Event(BaseModel):
@@ -81,10 +83,10 @@ class _Event(BaseModel):
 class EmployeeUpserted(_Event):
     type: Literal["employee-upserted"]
     employee_id: Id
-    name: str
-    department_ids: list[Id]
-    userid: str | None
-    avatar_mediaid: str | None
+    name: Text
+    department_ids: Ids
+    userid: Text | None
+    avatar_mediaid: Text | None
 
 
 class CustomerAdded(_Event):
@@ -94,7 +96,7 @@ class CustomerAdded(_Event):
     industry_id: Id | None
     source_id: Id | None
     progress_id: Id | None
-    tag_ids: list[Id]
+    tag_ids: Ids
 
 
 ATTRIBUTES = ("industry_id", "source_id", "progress_id", "tag_ids")
@@ -106,7 +108,7 @@ class CustomerUpdated(_Event):
     industry_id: Id | None = None
     source_id: Id | None = None
     progress_id: Id | None = None
-    tag_ids: list[Id] = Field(default_factory=list)
+    tag_ids: Ids = Field(default_factory=list)
 
     def changes(self) -> dict[str, Any]:
         """The attributes this event carries: keys present replace, keys absent keep."""
