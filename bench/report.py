@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from bench.queries import CLASSES
+from bench.report_peers import duckdb_bars, duckdb_section
 from bench.suite import RESULTS
 
 ORDER = ("S0", "S1q", "S1")
@@ -93,6 +94,7 @@ def _bars(name: str, result: dict[str, Any]) -> list[str]:
             f"| ({klass}) ≥ 20× faster than MariaDB at p50 | {ratio:.1f}× | "
             f"{_verdict(ratio >= 20, f'{20 / ratio:.1f}× short')} |"
         )
+    lines += duckdb_bars(result)
     rebuild = result.get("rebuild")
     if rebuild:
         seconds = rebuild["seconds"]["median"]
@@ -310,6 +312,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             out += ["", "Disagreements (first few):", ""]
             out += [f"- `{line[:300]}`" for line in legacy["mismatches"][:5]]
         out.append("")
+    out += duckdb_section(results, LABEL)
     out += ["## 4. Rebuild", ""]
     for name, result in results.items():
         rebuild = result.get("rebuild")
