@@ -104,3 +104,54 @@ def duckdb_section(results: dict[str, dict[str, Any]], labels: dict[str, str]) -
             out += [f"- `{line[:400]}`" for line in duck["mismatches"][:10]]
         out.append("")
     return out if len(out) > 9 else []
+
+
+def legacy_section(
+    results: dict[str, dict[str, Any]], labels: dict[str, str], version: str
+) -> list[str]:
+    """§3: MariaDB's load, latency per class next to custstats' §2 runs, answers compared."""
+    out = ["## 3. Legacy baseline (MariaDB)", ""]
+    for name, result in results.items():
+        legacy = result.get("legacy")
+        if not legacy:
+            continue
+        rows = legacy["load"]["rows"]
+        out += [
+            f"### {labels[name]}",
+            "",
+            f"MariaDB {version}, InnoDB buffer pool raised "
+            f"from {legacy['buffer_pool_before'] >> 20} MiB to {legacy['buffer_pool'] >> 20} MiB "
+            "for the run (restored after) so the legacy tables are served from memory. "
+            f"Loaded in {legacy['load']['fold_s'] + legacy['load']['load_s']:.0f} s: "
+            + ", ".join(f"{table} {count:,}" for table, count in rows.items())
+            + ". "
+            "Per request: the paginator's `COUNT(*)` and one query with a `GROUP BY employee` "
+            "subquery per metric joined to the current customer attributes, sorted, "
+            "`LIMIT/OFFSET` (`bench/legacy.py`). SQL time only, no PHP: flattering to the "
+            "baseline. MariaDB runs each class's requests one at a time, at most "
+            f"{legacy.get('per_class_max', '?')}, stopping once {legacy.get('budget_s', 60):.0f} s "
+            "of a class were used (at least 10 requests); custstats' figures are its own §2 runs "
+            "of 1,000 requests per class. "
+            "Each MariaDB request was also sent to custstats and the two answers compared "
+            "(`total` and every row, all fields)"
+            + (", interleaved with DuckDB's (§3b)." if result.get("duckdb") else "."),
+            "",
+            "| class | MariaDB requests | MariaDB p50 / p99 ms | custstats p50 / p99 ms | "
+            "p50 ratio | answers identical |",
+            "|---|---|---|---|---|---|",
+        ]
+        for klass, entry in legacy["classes"].items():
+            theirs = entry["latency"]
+            ours = result["queries"]["classes"][klass]
+            ratio = theirs["p50_ms"] / ours["p50_ms"]["median"]
+            out.append(
+                f"| ({klass}) | {theirs['count']} | {_ms(theirs['p50_ms'])} / "
+                f"{_ms(theirs['p99_ms'])} | {_ms(ours['p50_ms']['median'])} / "
+                f"{_ms(ours['p99_ms']['median'])} | {ratio:.1f}× | "
+                f"{entry['agreed']}/{entry['compared']} |"
+            )
+        if legacy["mismatches"]:
+            out += ["", "Disagreements (first few):", ""]
+            out += [f"- `{line[:300]}`" for line in legacy["mismatches"][:5]]
+        out.append("")
+    return out

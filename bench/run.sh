@@ -33,7 +33,8 @@ fi
 
 run() {
   case "$1" in
-    # S0 stays under 5 minutes: 2 projector runs, one pass of 1,000 requests per class
+    # S0 stays near 5 minutes: 2 projector runs, one pass of 1,000 requests per class, then
+    # 200 per class interleaved with DuckDB (and MariaDB within its budget)
     # DuckDB: requests per class interleaved with custstats (issue 14 measured 1,500 at S1q)
     S0)  .venv/bin/python -m bench.suite S0 --repeats 2 --legacy-per-class 50 --legacy-budget 5 \
            --duckdb-per-class 200 ;;
