@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from bench.queries import CLASSES
+from bench.report_peers import duckdb_bars, duckdb_section, legacy_section
 from bench.suite import RESULTS
 
 ORDER = ("S0", "S1q", "S1")
@@ -93,6 +94,7 @@ def _bars(name: str, result: dict[str, Any]) -> list[str]:
             f"| ({klass}) ≥ 20× faster than MariaDB at p50 | {ratio:.1f}× | "
             f"{_verdict(ratio >= 20, f'{20 / ratio:.1f}× short')} |"
         )
+    lines += duckdb_bars(result)
     rebuild = result.get("rebuild")
     if rebuild:
         seconds = rebuild["seconds"]["median"]
@@ -162,7 +164,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             for name, result in results.items()
         )
         + " (S0 is meant to take under 5 minutes; most of it is the two projector "
-        "runs and the 6,000 timed requests, so it shrinks with their speed).",
+        "runs, the 6,000 timed requests and the 1,200 interleaved with DuckDB and MariaDB, "
+        "so it shrinks with their speed).",
         "- Spread: median (min–max) over the runs of that scale; latency percentiles are "
         "per run, then the median and range of those across runs.",
         "",
@@ -267,49 +270,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             f"Redis commands per request: {result['queries']['commands_per_request']:.1f}.",
             "",
         ]
-    out += ["## 3. Legacy baseline (MariaDB)", ""]
-    for name, result in results.items():
-        legacy = result.get("legacy")
-        if not legacy:
-            continue
-        rows = legacy["load"]["rows"]
-        out += [
-            f"### {LABEL[name]}",
-            "",
-            f"MariaDB {head.get('servers', {}).get('mariadb', '')}, InnoDB buffer pool raised "
-            f"from {legacy['buffer_pool_before'] >> 20} MiB to {legacy['buffer_pool'] >> 20} MiB "
-            "for the run (restored after) so the legacy tables are served from memory. "
-            f"Loaded in {legacy['load']['fold_s'] + legacy['load']['load_s']:.0f} s: "
-            + ", ".join(f"{table} {_int(count)}" for table, count in rows.items())
-            + ". "
-            "Per request: the paginator's `COUNT(*)` and one query with a `GROUP BY employee` "
-            "subquery per metric joined to the current customer attributes, sorted, "
-            "`LIMIT/OFFSET` (`bench/legacy.py`). SQL time only, no PHP: flattering to the "
-            "baseline. MariaDB runs each class's requests one at a time, at most "
-            f"{legacy.get('per_class_max', '?')}, stopping once {legacy.get('budget_s', 60):.0f} s "
-            "of a class were used (at least 10 requests); custstats' figures are its own §2 runs "
-            "of 1,000 requests per class. "
-            "Each MariaDB request was also sent to custstats and the two answers compared "
-            "(`total` and every row, all fields).",
-            "",
-            "| class | MariaDB requests | MariaDB p50 / p99 ms | custstats p50 / p99 ms | "
-            "p50 ratio | answers identical |",
-            "|---|---|---|---|---|---|",
-        ]
-        for klass, entry in legacy["classes"].items():
-            theirs = entry["latency"]
-            ours = result["queries"]["classes"][klass]
-            ratio = theirs["p50_ms"] / ours["p50_ms"]["median"]
-            out.append(
-                f"| ({klass}) | {theirs['count']} | {_ms(theirs['p50_ms'])} / "
-                f"{_ms(theirs['p99_ms'])} | {_ms(ours['p50_ms']['median'])} / "
-                f"{_ms(ours['p99_ms']['median'])} | {ratio:.1f}× | "
-                f"{entry['agreed']}/{entry['compared']} |"
-            )
-        if legacy["mismatches"]:
-            out += ["", "Disagreements (first few):", ""]
-            out += [f"- `{line[:300]}`" for line in legacy["mismatches"][:5]]
-        out.append("")
+    out += legacy_section(results, LABEL, head.get("servers", {}).get("mariadb", ""))
+    out += duckdb_section(results, LABEL)
     out += ["## 4. Rebuild", ""]
     for name, result in results.items():
         rebuild = result.get("rebuild")

@@ -37,7 +37,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import kafka
 
-from bench import generate, legacy, queries
+from bench import generate, legacy, peer_duckdb, peers, queries
 from bench.feed import feed
 from bench.projector import ConsumeRun, applied, collapse_profile, run_ceiling, run_projector
 from custstats.servers import EmbeddedBroker, EmbeddedRedis, free_port
@@ -96,7 +96,7 @@ def machine() -> dict[str, Any]:
         "redis-py": redis.__version__,
         "orjson": orjson.__version__,
     }
-    for module in ("numpy", "fastapi", "uvicorn", "pymysql", "hiredis"):
+    for module in ("numpy", "fastapi", "uvicorn", "pymysql", "hiredis", "duckdb"):
         try:
             versions[module] = str(__import__(module).__version__)
         except (ImportError, AttributeError):
@@ -363,65 +363,58 @@ def profile_api(base: str, pid: int, scale: generate.Scale, workdir: Path) -> di
     return out
 
 
-def _same(ours: dict[str, Any], rows: list[dict[str, Any]], total: int) -> str | None:
-    data = ours["data"]
-    if data["total"] != total:
-        return f"total {data['total']} != {total}"
-    for mine, theirs in zip(data["data"], rows, strict=False):
-        if mine != theirs:
-            return f"row {mine} != {theirs}"
-    if len(data["data"]) != len(rows):
-        return f"{len(data['data'])} rows != {len(rows)}"
-    return None
-
-
-def legacy_phase(
+def peer_phase(
     scale: generate.Scale,
     data: Path,
     env: dict[str, str],
-    per_class: int,
-    budget_s: float,
+    options: argparse.Namespace,
     workdir: Path,
 ) -> dict[str, Any]:
-    before, after = legacy.ensure_buffer_pool()
-    log(f"MariaDB buffer pool {before >> 20} MiB -> {after >> 20} MiB; loading")
-    out: dict[str, Any] = {
-        "buffer_pool_before": before,
-        "buffer_pool": after,
-        "classes": {},
-        "budget_s": budget_s,
-        "per_class_max": per_class,
-    }
-    out["load"] = legacy.load(data, workdir)
-    log(f"loaded in {out['load']['fold_s'] + out['load']['load_s']:.0f} s: {out['load']['rows']}")
-    mismatches: list[str] = []
-    with api_server(env, workdir / "api.log") as (base, _):
-        for klass in queries.CLASSES:
-            bodies = queries.request_set(klass, per_class, scale, seed=0)
-            seconds: list[float] = []
-            ours_seconds: list[float] = []
-            agreed = 0
-            for body, took, rows, total in legacy.time_class(bodies, budget_s):
-                seconds.append(took)
-                mine, answers = queries.time_requests(base, [body])
-                ours_seconds += mine
-                problem = _same(answers[0], rows, total)
-                if problem is None:
-                    agreed += 1
-                elif len(mismatches) < 20:
-                    mismatches.append(f"{klass} {orjson.dumps(body).decode()}: {problem}")
-            latency = queries.Latency.of(seconds)
-            log(
-                f"legacy {klass}: p50 {latency.p50_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms "
-                f"over {latency.count}; {agreed}/{latency.count} answers agree"
+    """MariaDB (unless --no-legacy) and DuckDB loaded from the log, then the six classes
+    interleaved request by request with custstats (bench/peers.py)."""
+    out: dict[str, Any] = {}
+    maria = None
+    if not options.no_legacy:
+        before, after = legacy.ensure_buffer_pool()
+        log(f"MariaDB buffer pool {before >> 20} MiB -> {after >> 20} MiB; loading")
+        out["legacy"] = {
+            "buffer_pool_before": before,
+            "buffer_pool": after,
+            "budget_s": options.legacy_budget,
+            "per_class_max": options.legacy_per_class,
+            "load": legacy.load(data, workdir),
+        }
+        load = out["legacy"]["load"]
+        log(f"MariaDB loaded in {load['fold_s'] + load['load_s']:.0f} s: {load['rows']}")
+        maria = legacy.connect()
+    duck, loaded = peer_duckdb.connect(data)
+    out["duckdb"] = {"load": loaded, "memory": peer_duckdb.memory(duck)}
+    log(f"DuckDB loaded in {loaded['seconds']:.1f} s: {loaded['rows']}")
+    try:
+        with api_server(env, workdir / "api.log") as (base, _), httpx.Client(timeout=30) as http:
+            systems = peers.Peers(
+                queries.statistics_url(base),
+                http,
+                duck,
+                maria,
+                options.legacy_per_class if maria else 0,
+                options.legacy_budget,
             )
-            out["classes"][klass] = {
-                "latency": _latency_dict(latency),
-                "ours": _latency_dict(queries.Latency.of(ours_seconds)),
-                "agreed": agreed,
-                "compared": latency.count,
-            }
-    out["mismatches"] = mismatches
+            duck_classes, maria_classes, tallies = peers.interleave(
+                systems, scale, options.duckdb_per_class, log
+            )
+    finally:
+        duck.close()
+        if maria is not None:
+            maria.close()
+    out["duckdb"] |= {
+        "per_class": options.duckdb_per_class,
+        "classes": duck_classes,
+        "mismatch_count": tallies["duckdb"].mismatched,
+        "mismatches": tallies["duckdb"].lines,
+    }
+    if "legacy" in out:
+        out["legacy"] |= {"classes": maria_classes, "mismatches": tallies["mariadb"].lines}
     return out
 
 
@@ -486,29 +479,12 @@ def rebuild_phase(
     }
 
 
-def run_scale(
-    name: str,
-    repeats: int,
-    query_repeats: int,
-    per_class: int,
-    with_legacy: bool,
-    profile: str,
-    legacy_per_class: int,
-    legacy_budget_s: float,
-    rebuild_timeout: float,
-) -> dict[str, Any]:
-    scale = generate.SCALES[name]
-    DATA.mkdir(exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
-    workdir = DATA / f"{name}-work"
-    workdir.mkdir(exist_ok=True)
-    data = DATA / f"{name}.jsonl"
-    started = time.monotonic()
-    lines = generate.write(scale, data)
-    generated = time.monotonic() - started
-    log(f"{name}: generated {lines:,} lines in {generated:.1f} s")
-    result: dict[str, Any] = {
-        "scale": name,
+def _header(scale: generate.Scale, data: Path, lines: int, generated: float) -> dict[str, Any]:
+    """The result file's description of the run and of the generated log."""
+    with data.open("rb") as stream:
+        mix = generate._stream_stats(stream)
+    return {
+        "scale": scale.name,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "revision": revision(),
@@ -520,9 +496,23 @@ def run_scale(
             "employees": scale.employees,
             "small_tenants": scale.small_tenants,
         },
+        "mix": mix,
     }
-    with data.open("rb") as stream:
-        result["mix"] = generate._stream_stats(stream)
+
+
+def run_scale(name: str, options: argparse.Namespace) -> dict[str, Any]:
+    repeats, profile = options.repeats, options.profile
+    scale = generate.SCALES[name]
+    DATA.mkdir(exist_ok=True)
+    RESULTS.mkdir(exist_ok=True)
+    workdir = DATA / f"{name}-work"
+    workdir.mkdir(exist_ok=True)
+    data = DATA / f"{name}.jsonl"
+    started = time.monotonic()
+    lines = generate.write(scale, data)
+    generated = time.monotonic() - started
+    log(f"{name}: generated {lines:,} lines in {generated:.1f} s")
+    result = _header(scale, data, lines, generated)
     server = shutil.which("redis-server")
     with (
         EmbeddedBroker(log_path=workdir / "tansu.log") as broker,
@@ -543,21 +533,20 @@ def run_scale(
         _save(name, result)
         env = environment(broker.bootstrap, store.url, "bench-api")
         result["queries"] = query_phase(
-            scale, env, client, query_repeats, per_class, workdir, profile
+            scale, env, client, options.query_repeats, options.per_class, workdir, profile
         )
         _save(name, result)
-        if with_legacy:
-            result["legacy"] = legacy_phase(
-                scale, data, env, legacy_per_class, legacy_budget_s, workdir
-            )
+        result |= peer_phase(scale, data, env, options, workdir)
+        result["duckdb"]["redis_used_memory"] = result["memory"]["used_memory"]
+        if "legacy" in result:
             legacy.restore_buffer_pool(result["legacy"]["buffer_pool_before"])
-            _save(name, result)
+        _save(name, result)
         result["rebuild"] = rebuild_phase(
             environment(broker.bootstrap, store.url, "bench-rebuild"),
             client,
             result["projector"],
             expected,
-            rebuild_timeout,
+            options.rebuild_timeout,
             workdir,
         )
     result["total_s"] = time.monotonic() - started
@@ -589,6 +578,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--legacy-per-class", type=int, default=100)
     parser.add_argument(
+        "--duckdb-per-class",
+        type=int,
+        default=1000,
+        help="requests per class to custstats and DuckDB in turn (and MariaDB, budget allowing)",
+    )
+    parser.add_argument(
         "--legacy-budget",
         type=float,
         default=60.0,  # per class
@@ -601,17 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         help="stop the rebuild after this long and extrapolate its progress",
     )
     args = parser.parse_args(argv)
-    run_scale(
-        args.scale,
-        args.repeats,
-        args.query_repeats,
-        args.per_class,
-        not args.no_legacy,
-        args.profile,
-        args.legacy_per_class,
-        args.legacy_budget,
-        args.rebuild_timeout,
-    )
+    run_scale(args.scale, args)
     return 0
 
 
