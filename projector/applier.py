@@ -16,15 +16,11 @@ from dataclasses import dataclass
 from events.schema import Event
 from projector.batch import Snapshot, fold_batch, read_request
 from projector.cells import BatchWrites, CellProjection
+from projector.errors import Conflicting, Fenced
 from projector.store import ProjectorStore
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
-
-
-class Fenced(Exception):
-    """Our version or partition offsets changed under us (another instance, a switch, a flush):
-    the batch was not applied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +122,7 @@ class Applier:
             if failed in fenced_checks:
                 raise Fenced(f"{failed[0]} {failed[1]} changed under us")
             log.info("state changed during batch, retrying (attempt %d)", attempt)
-        raise RuntimeError(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
+        raise Conflicting(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
 
     @staticmethod
     def _add_offsets(

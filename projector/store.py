@@ -15,14 +15,11 @@ import redis
 
 from projector.batch import ReadRequest, Snapshot, TenantEmployee, employees_in_history
 from projector.cells import BatchWrites
+from projector.errors import StoreError
 from projector.layout import Layout
 
 READ_SCRIPT = files("projector").joinpath("read.lua").read_text()
 WRITE_SCRIPT = files("projector").joinpath("write.lua").read_text()
-
-
-class StoreError(Exception):
-    """The projection store could not be read or written."""
 
 
 def _pairs(cells: dict[tuple[str, int], int]) -> dict[str, list[int]]:

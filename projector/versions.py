@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import redis
 
+from projector.errors import FormatMismatch
 from projector.layout import ControlLayout, Layout
 
 PROJECTION_FORMAT = 3
@@ -34,10 +35,6 @@ def tenant_field(tenant_id: int) -> str:
 
 def tenant_rebuild_field(tenant_id: int) -> str:
     return f"rebuild:{tenant_id}"
-
-
-class FormatMismatch(Exception):
-    """The current projection was written by code with another layout."""
 
 
 def format_key(layout: Layout) -> str:
