@@ -150,6 +150,7 @@ def fold_batch(
     for (tenant, employee_id), profile in profiles.items():
         profiles_key = layout.profiles(tenant)
         writes.expect(profiles_key, str(employee_id), snapshot.profiles.get((tenant, employee_id)))
-        writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
+        written = writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
+        writes.profiles[(profiles_key, str(employee_id))] = written
         writes.hash_count(layout.meta(tenant), "profiles", 1)  # readers' staff caches key on it
     return writes

@@ -45,6 +45,8 @@ class BatchWrites:
     values: dict[str, bytes] = field(default_factory=dict)
     """Plain string keys to SET (customer states)."""
     hash_sets: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    profiles: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    """The employee profiles among `hash_sets`: what the next batch's fold starts from."""
     counters: dict[tuple[str, int], int] = field(default_factory=dict)
     maxima: dict[tuple[str, int], int] = field(default_factory=dict)
     hash_counters: dict[tuple[str, str], int] = field(default_factory=dict)
