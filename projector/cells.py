@@ -171,33 +171,7 @@ class CellProjection:
 
         every, in_all = fact_of[is_all], slice_id[is_all]
         if len(every):
-            no_bucket = np.zeros(len(every), np.int64)
-            levels = ((_DAY, day[every]), (_MONTH, month[every]), (_TOTAL, no_bucket))
-            for family, buckets in levels:
-                self._pack(
-                    writes, CellKind.COUNTER, family, in_all, buckets, slot[every], delta[every]
-                )
-            growing = delta[every] > 0
-            dated = growing & np.isin(kind[every], _DATED)
-            if dated.any():
-                at, of = every[dated], in_all[dated]
-                max_at = position[at] * MAX_SLOTS + (kind[at] != Kind.ADDED)
-                latest = second[at] + 1
-                for family, buckets in (
-                    (_DAY_MAX, day[at]),
-                    (_MONTH_MAX, month[at]),
-                    (_TOTAL_MAX, np.zeros(len(at), np.int64)),
-                ):
-                    self._pack(writes, CellKind.LATEST, family, of, buckets, max_at, latest)
-            if growing.any():
-                grown = in_all[growing]  # the `*` slice ids: one per tenant
-                days = day[every[growing]]
-                for slice_ in np.unique(grown).tolist():
-                    mine = days[grown == slice_]
-                    meta = self.layout.meta(self._slice_tenant[slice_])
-                    writes.hash_min(meta, "first_day", int(mine.min()))
-                    writes.hash_max(meta, "last_day", int(mine.max()))
-
+            self._flush_all(writes, every, in_all, rows.T[1:], day, month, slot)
         some, in_filter = fact_of[~is_all], slice_id[~is_all]
         if len(some):
             self._pack(
@@ -210,6 +184,44 @@ class CellProjection:
             self._groups.clear()
             self._members.clear()
             self._keys.clear()
+
+    def _flush_all(
+        self,
+        writes: BatchWrites,
+        every: Ints,
+        in_all: Ints,
+        columns: Ints,
+        day: Ints,
+        month: Ints,
+        slot: Ints,
+    ) -> None:
+        """The `*` slice's cells of the facts `every`: day, month and total counters; for
+        dated kinds the latest dates; the tenant's first and last day."""
+        position, kind, second, delta = columns
+        no_bucket = np.zeros(len(every), np.int64)
+        levels = ((_DAY, day[every]), (_MONTH, month[every]), (_TOTAL, no_bucket))
+        for family, buckets in levels:
+            self._pack(writes, CellKind.COUNTER, family, in_all, buckets, slot[every], delta[every])
+        growing = delta[every] > 0
+        dated = growing & np.isin(kind[every], _DATED)
+        if dated.any():
+            at, of = every[dated], in_all[dated]
+            max_at = position[at] * MAX_SLOTS + (kind[at] != Kind.ADDED)
+            latest = second[at] + 1
+            for family, buckets in (
+                (_DAY_MAX, day[at]),
+                (_MONTH_MAX, month[at]),
+                (_TOTAL_MAX, np.zeros(len(at), np.int64)),
+            ):
+                self._pack(writes, CellKind.LATEST, family, of, buckets, max_at, latest)
+        if growing.any():
+            grown = in_all[growing]  # the `*` slice ids: one per tenant
+            days = day[every[growing]]
+            for slice_ in np.unique(grown).tolist():
+                mine = days[grown == slice_]
+                meta = self.layout.meta(self._slice_tenant[slice_])
+                writes.hash_min(meta, "first_day", int(mine.min()))
+                writes.hash_max(meta, "last_day", int(mine.max()))
 
     def _key(self, family: int, slice_id: int, bucket: int) -> str:
         key = self._keys.get((family, slice_id, bucket))
