@@ -8,7 +8,6 @@ from projector.cells import BatchWrites
 from projector.layout import Layout
 from projector.role import Fence
 from projector.store import ProjectorStore
-from projector.versions import ready_key
 
 
 class Readiness:
@@ -38,7 +37,7 @@ class Readiness:
         done = [p for p in caught_up if p not in self.marked]
         if not done:
             return
-        key = ready_key(layout)
+        key = layout.ready_key
         marks = BatchWrites()
         for fence_key, fence_field, value in fences:
             marks.expect(fence_key, fence_field, value)

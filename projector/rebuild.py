@@ -35,7 +35,6 @@ from projector.versions import (
     delete_version,
     delete_version_globals,
     field_version,
-    ready_key,
     switch_current,
     switch_tenant,
     written_format,
@@ -166,7 +165,7 @@ class Switcher:
         else:
             partitions = self.runner.partitions()
             self.client.hset(
-                ready_key(self.target),
+                self.target.ready_key,
                 mapping={"partitions": len(partitions), **dict.fromkeys(map(str, partitions), 1)},
             )
             if current is None:  # nothing live: the rebuild simply becomes current
