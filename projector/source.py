@@ -164,8 +164,8 @@ class MemoryRecord:
 
 @dataclass
 class MemorySource:
-    """A one-pass log in memory, served in the polls it was cut into: runs the production
-    pipeline in-process. Records before a partition's seek position are skipped."""
+    """A log in memory, served in the polls it was cut into: runs the production pipeline
+    in-process. Records before a partition's position are skipped."""
 
     polls: list[list[MemoryRecord]]
     partition_count: int = 1
@@ -177,7 +177,8 @@ class MemorySource:
     def of_values(
         cls, topic: str, polls: Iterable[Sequence[bytes]], start: int = 0
     ) -> MemorySource:
-        """Values on partition 0, numbered on from offset `start`, one poll per sequence."""
+        """Values on partition 0, numbered on from offset `start`, one poll per sequence (an
+        empty one is an idle tick)."""
         cut: list[list[MemoryRecord]] = []
         offset = start
         for values in polls:
@@ -189,8 +190,10 @@ class MemorySource:
         listener.assigned(self.partitions())
 
     def poll(self, timeout_ms: int) -> dict[int, list[MemoryRecord]]:
+        """The next poll's records past their partition's position; an empty poll is an
+        idle tick (the runner's health check runs), as is the end of the log."""
         polled: dict[int, list[MemoryRecord]] = {}
-        while self._next < len(self.polls) and not polled:
+        if self._next < len(self.polls):
             for record in self.polls[self._next]:
                 if record.offset >= self._position.get(record.partition, 0):
                     polled.setdefault(record.partition, []).append(record)
@@ -202,7 +205,12 @@ class MemorySource:
         return self.partitions()
 
     def seek(self, partition: int, offset: int | None) -> None:
-        self._position[partition] = offset or 0
+        """Position a partition; a seek back replays from the first poll holding that offset."""
+        position = self._position[partition] = offset or 0
+        for number, poll in enumerate(self.polls[: self._next]):
+            if any(r.partition == partition and r.offset >= position for r in poll):
+                self._next = number
+                return
 
     def caught_up(self) -> list[int]:
         waiting = {r.partition for poll in self.polls[self._next :] for r in poll}

@@ -21,6 +21,7 @@ from projector.applier import Applier, OffsetMove
 from projector.cells import BatchWrites
 from projector.errors import Fenced
 from projector.layout import ControlLayout
+from projector.runner import RunStats
 from projector.versions import CURRENT
 from tests.conftest import delete_prefixed
 from tests.contract import (
@@ -538,4 +539,22 @@ def test_a_state_changed_between_read_and_write_is_folded_again(
         {"tenant_id": 1, "industry_id": 5},
     ):
         want = expected(everything, query)
+        assert answer(backend, key_prefix, query) == (want, len(want)), query
+
+
+def test_state_lost_between_batches_is_rebuilt_from_the_earliest_offset(
+    backend: Backend, client: redis.Redis, key_prefix: str
+) -> None:
+    """The self-heal in-process: the projection disappears after the first batch; at the
+    next idle check the runner re-attaches, forgets the states it carried, and replays."""
+    runner = memory_runner(client, key_prefix, [STORED, [], KNOWN_ONLY])
+
+    def lose_everything(stats: RunStats) -> None:
+        if stats.batches == 1:
+            backend.delete(key_prefix)
+
+    runner.run(until_caught_up=True, on_batch=lose_everything)
+    assert runner.store.applied_offsets(runner.config.topic) == {0: 8}
+    for query in ({"tenant_id": 1}, {"tenant_id": 1, "industry_id": 2}):
+        want = expected(STORED + KNOWN_ONLY, query)
         assert answer(backend, key_prefix, query) == (want, len(want)), query
