@@ -173,9 +173,6 @@ class ProjectorRunner:
         """(records consumed, records in the topic) over the assigned partitions."""
         return self.source.progress()
 
-    def _all_caught_up(self) -> bool:
-        return len(self.source.caught_up()) == len(self.source.assignment())
-
     # --- the loop ---------------------------------------------------------------------------
 
     def _finished(self, batch: Batch) -> None:
