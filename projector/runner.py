@@ -13,6 +13,7 @@ self-healing rebuild. The batch path itself is `pipeline`.
 
 from __future__ import annotations
 
+import enum
 import gc
 import logging
 import threading
@@ -59,6 +60,14 @@ class RunStats:
     dead_letters: int = 0
     started: float = field(default_factory=time.monotonic)
     done: bool = False
+
+
+class Health(enum.Enum):
+    WORKING = 1
+    REATTACHED = 2
+    """The runner re-read where it stands and re-seeked."""
+    DONE = 3
+    """The run is over (caught up, or switched)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,21 +203,21 @@ class ProjectorRunner:
         self.pipeline.push(self.applier, batch)
         return True
 
-    def _idle(self, until: Until) -> bool:
-        """The health check between polls; True when the run is over."""
+    def _idle(self, until: Until) -> Health:
+        """The health check between polls."""
         if not self._state_intact():
             self._reattach("control or offsets changed while idle")
-            return False
+            return Health.REATTACHED
         caught_up = self.source.caught_up()
         if self.role.is_live:
             partitions = len(self.source.partitions())
             self.readiness.mark(self.store, self.layout, self.fences, caught_up, partitions)
         if len(caught_up) < len(self.source.assignment()):
-            return False
+            return Health.WORKING
         if until.on_caught_up is not None and until.on_caught_up():
             self.stats.done = True
-            return True
-        return until.caught_up
+            return Health.DONE
+        return Health.DONE if until.caught_up else Health.WORKING
 
     def _loop(self, until: Until) -> None:
         last_data = time.monotonic()
@@ -223,8 +232,11 @@ class ProjectorRunner:
                     last_data = now  # idle only counts once we own partitions
                 elif now - last_check > HEALTH_EVERY or until.caught_up:
                     last_check = now
-                    if self._idle(until):
+                    health = self._idle(until)
+                    if health is Health.DONE:
                         return
+                    if health is Health.REATTACHED:
+                        continue  # records may be waiting from where it re-seeked
                 if until.idle_exit is not None and now - last_data > until.idle_exit:
                     return
             if until.max_events is not None and self.stats.events >= until.max_events:
