@@ -16,43 +16,18 @@ not by the employee's whole history in the slice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from api.reader import ProjectionReader
 from projector.calendar import LocalCalendar
+from projector.codec import CELL_BYTES, counter_cell, counter_cells, parse_day_hash
 from projector.facts import DATED_KINDS, KINDS, Kind
 from projector.layout import Layout
 
-CELL_BYTES = 4
-"""Month blobs are big-endian i32 per (employee index, kind)."""
-
-
-def cell_field(position: int, kind: Kind) -> str:
-    """The day-hash field of an employee index and kind (as `CellProjection.facts` writes it)."""
-    return f"{position}:{int(kind)}"
-
-
 Cells = NDArray[np.int64]
-
-
-def parse_day_hash(cells: Mapping[bytes, bytes]) -> tuple[Cells, Cells, Cells]:
-    """(employee indexes, kinds, counts) of a day hash's 'position:kind' -> count fields.
-
-    Parsed by numpy, not field by field: a popular slice's day hash holds hundreds of
-    fields at S1, and a range has up to ~60 loose days."""
-    if not cells:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
-    pairs = np.fromstring(b":".join(cells), dtype=np.int64, sep=":")
-    values = np.fromstring(b",".join(cells.values()), dtype=np.int64, sep=",")
-    if len(pairs) != 2 * len(cells) or len(values) != len(cells):  # stopped at a bad field
-        pairs = np.array([int(part) for part in b":".join(cells).split(b":")], np.int64)
-        values = np.array([int(value) for value in cells.values()], np.int64)
-    pairs = pairs.reshape(-1, 2)
-    return pairs[:, 0], pairs[:, 1], values
 
 
 class SliceCells:
@@ -92,11 +67,7 @@ class SliceCells:
         return self._parsed_minus
 
     def month_cell(self, month: int, position: int, kind: Kind) -> int:
-        blob = self.months.get(month) or b""
-        start = (position * KINDS + kind) * CELL_BYTES
-        if start + CELL_BYTES > len(blob):
-            return 0
-        return int.from_bytes(blob[start : start + CELL_BYTES], "big", signed=True)
+        return counter_cell(self.months.get(month) or b"", position, kind)
 
     def _latest_buckets(self) -> tuple[Cells, Cells]:
         """Per slot (index * KINDS + kind): the latest whole month and the latest loose day
@@ -113,7 +84,7 @@ class SliceCells:
             for month in sorted(self.months):
                 blob = self.months[month]
                 if blob:
-                    values = np.frombuffer(blob, ">i4").astype(np.int64)
+                    values = counter_cells(blob)
                     for positions, kinds, counts in minus.get(month, ()):
                         slots = positions * KINDS + kinds
                         inside = slots < len(values)

@@ -27,7 +27,7 @@ from api.params import StatisticsQuery
 from api.reader import ProjectionReader
 from projector import customer as customer_fold
 from projector.calendar import LocalCalendar, cover_range, split_range
-from projector.cells import MAX_SLOTS, max_slot
+from projector.codec import COUNTER, LATEST, MAX_SLOTS, counter_cells, latest_cells, max_slot
 from projector.employee import Profile, loads_profile
 from projector.facts import ALL, KINDS, Kind, slice_name
 from projector.layout import Layout
@@ -53,13 +53,13 @@ def add_blob(target: Counts, blob: bytes | None, dtype: str, width: int) -> None
     """Add (or for maxima, max) a big-endian counter blob into `target` of shape [n, width]."""
     if not blob:
         return
-    values = np.frombuffer(blob, dtype=dtype).astype(np.int64)
+    values = latest_cells(blob) if dtype == LATEST else counter_cells(blob)
     rows = min(-(-len(values) // width), target.shape[0])
     block = np.zeros(rows * width, np.int64)
     used = min(len(values), rows * width)
     block[:used] = values[:used]
     block = block.reshape(rows, width)
-    if dtype == ">u4":
+    if dtype == LATEST:
         np.maximum(target[:rows], block, out=target[:rows])
     else:
         target[:rows] += block
@@ -88,7 +88,7 @@ def tally_facts(
                 continue
             tally.counts[row, kind] += count
             if kind in (Kind.ADDED, Kind.FOLLOW):
-                slot = 0 if kind == Kind.ADDED else 1
+                slot = max_slot(kind)
                 tally.latest[row, slot] = max(tally.latest[row, slot], second + 1)
 
 
@@ -302,9 +302,9 @@ class StatisticsEngine:
         blobs = await self.reader.blobs(counts_keys + max_keys)
         tally = Tally.zeros(size)
         for blob in blobs[: len(counts_keys)]:
-            add_blob(tally.counts, blob, ">i4", KINDS)
+            add_blob(tally.counts, blob, COUNTER, KINDS)
         for blob in blobs[len(counts_keys) :]:
-            add_blob(tally.latest, blob, ">u4", MAX_SLOTS)
+            add_blob(tally.latest, blob, LATEST, MAX_SLOTS)
         return tally
 
     async def _tally_slice(
@@ -323,7 +323,7 @@ class StatisticsEngine:
             ),
         )
         for blob in blobs:
-            add_blob(tally.counts, blob, ">i4", KINDS)
+            add_blob(tally.counts, blob, COUNTER, KINDS)
         minus: dict[int, list[dict[bytes, bytes]]] = {}
         for (month, _), cells_ in zip(taken, hashes[len(cover.days) :], strict=True):
             minus.setdefault(month, []).append(cells_)

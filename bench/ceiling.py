@@ -24,7 +24,7 @@ with warnings.catch_warnings():
     from kafka import KafkaConsumer
 
 from custstats.settings import Settings
-from projector.runner import consumer_config
+from projector.source import consumer_config
 
 LUA = """
 for i = 1, #ARGV, 5 do
@@ -47,7 +47,7 @@ def consume(bootstrap: str, topic: str, redis_url: str, expected: int) -> tuple[
     )
     client = redis.Redis.from_url(redis_url)
     script = client.register_script(LUA)
-    consumer = KafkaConsumer(**consumer_config(settings))
+    consumer = KafkaConsumer(**consumer_config(settings.projector_config()))
     consumer.subscribe([topic])
     seen = 0
     first: float | None = None

@@ -32,9 +32,10 @@ from events.schema import Event
 from projector.batch import ReadRequest, Snapshot, employees_in_history, fold_batch, read_request
 from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
+from projector.codec import encode_writes
 from projector.layout import Layout
 from projector.runner import relax_gc
-from projector.store import ProjectorStore, encode_writes
+from projector.store import ProjectorStore
 
 
 class MemoryStates:

@@ -7,11 +7,10 @@ import logging
 
 import redis
 
-from custstats.rebuild import rebuild
 from custstats.settings import Settings
-from projector.runner import ProjectorRunner
-from projector.store import StoreError
-from projector.versions import FormatMismatch
+from projector.errors import FormatMismatch, ProjectorError
+from projector.rebuild import Outcome, rebuild
+from projector.runner import ProjectorRunner, relax_gc
 
 log = logging.getLogger("custstats.projector")
 
@@ -27,20 +26,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    config = settings.projector_config()
+    relax_gc()  # this process is a projector: see relax_gc
     try:
-        runner = ProjectorRunner(settings)
+        runner = ProjectorRunner(config)
     except FormatMismatch as exc:
         log.warning("%s: rebuilding into a new version before projecting live", exc)
-        code = rebuild(settings, redis.Redis.from_url(settings.redis()))
-        if code != 0:
-            return code
-        runner = ProjectorRunner(settings)
-    except (StoreError, redis.RedisError) as exc:
+        result = rebuild(config, redis.Redis.from_url(config.redis_url))
+        if result.outcome is not Outcome.SWITCHED:
+            if result.outcome is Outcome.LOCKED:
+                log.error("another rebuild is running: %s", result.holder)
+            return int(result.outcome)
+        runner = ProjectorRunner(config)
+    except (ProjectorError, redis.RedisError) as exc:
         log.error("Redis: %s", exc)
         return 2
     runner.install_signal_handlers()
-    log.info("projecting %s into %s (%s)", settings.topic, runner.layout.root, settings.redis())
-    stats = runner.run(idle_exit=args.idle_exit, max_events=args.max_events)
+    log.info("projecting %s into %s (%s)", config.topic, runner.layout.root, config.redis_url)
+    try:
+        stats = runner.run(idle_exit=args.idle_exit, max_events=args.max_events)
+    except ProjectorError as exc:  # a corrupt state, a batch that never lands: not retried
+        log.error("projector stopped: %s", exc)
+        return 2
     log.info(
         "stopped: %d events in %d batches, %d dead letters",
         stats.events,

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projector.config import ProjectorConfig
+
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -54,3 +56,15 @@ class Settings(BaseSettings):
 
     def redis(self) -> str:
         return self.redis_url or DEFAULT_REDIS
+
+    def projector_config(self) -> ProjectorConfig:
+        """The projector's part of these settings (the projector never imports custstats)."""
+        return ProjectorConfig(
+            kafka_servers=tuple(self.kafka_servers()),
+            redis_url=self.redis(),
+            topic=self.topic,
+            group_id=self.group_id,
+            key_prefix=self.key_prefix,
+            zone=self.zone,
+            batch_max_records=self.batch_max_records,
+        )

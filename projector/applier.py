@@ -16,15 +16,20 @@ from dataclasses import dataclass
 from events.schema import Event
 from projector.batch import Snapshot, fold_batch, read_request
 from projector.cells import BatchWrites, CellProjection
+from projector.errors import Conflicting, Fenced
 from projector.store import ProjectorStore
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 
 
-class Fenced(Exception):
-    """Our version or partition offsets changed under us (another instance, a switch, a flush):
-    the batch was not applied."""
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """States a folded batch writes (customer keys; profile (key, field)s): the next batch
+    folds from these, since the batch may still be on its way to Redis."""
+
+    values: dict[str, bytes]
+    fields: dict[tuple[str, str], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +53,21 @@ class Applier:
         self.topic = topic
         self.fences = tuple(fences)
 
-    def read(self, events: Sequence[Event], carried: Mapping[str, bytes] | None = None) -> Snapshot:
+    def read(self, events: Sequence[Event], carried: Carried | None = None) -> Snapshot:
         """The states a batch folds from; `carried` = values the batches before this one write
         (they may still be in flight), used instead of what Redis holds for those keys."""
         layout = self.projection.layout
         snapshot = self.store.snapshot(read_request(events))
-        if carried:
+        if carried is not None:
             for customer in list(snapshot.customers):
-                value = carried.get(layout.customer(*customer))
+                value = carried.values.get(layout.customer(*customer))
                 if value is not None:
                     snapshot.customers[customer] = (value, value)
                     snapshot.parsed.pop(customer, None)
-            for employee in list(snapshot.profiles):
-                value = carried.get(f"{layout.profiles(employee[0])}\0{employee[1]}")
+            for tenant, employee in list(snapshot.profiles):
+                value = carried.fields.get((layout.profiles(tenant), str(employee)))
                 if value is not None:
-                    snapshot.profiles[employee] = value
+                    snapshot.profiles[(tenant, employee)] = value
         return snapshot
 
     def fold(
@@ -86,13 +91,9 @@ class Applier:
         return writes, fenced_checks
 
     @staticmethod
-    def carried_by(writes: BatchWrites) -> dict[str, bytes]:
+    def carried_by(writes: BatchWrites) -> Carried:
         """What a folded batch will write that the next batch's fold must start from."""
-        carried = dict(writes.values)
-        for (key, field), value in writes.hash_sets.items():
-            if key.endswith(":e"):
-                carried[f"{key}\0{field}"] = value
-        return carried
+        return Carried(dict(writes.values), dict(writes.profiles))
 
     def commit(
         self,
@@ -126,7 +127,7 @@ class Applier:
             if failed in fenced_checks:
                 raise Fenced(f"{failed[0]} {failed[1]} changed under us")
             log.info("state changed during batch, retrying (attempt %d)", attempt)
-        raise RuntimeError(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
+        raise Conflicting(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
 
     @staticmethod
     def _add_offsets(

@@ -23,6 +23,7 @@ from projector.cells import BatchWrites, CellProjection
 from projector.customer import CustomerState
 from projector.employee import Profile, apply_profile, dumps_profile, loads_profile
 from projector.facts import ALL, DATED_KINDS
+from projector.layout import Layout
 
 TenantCustomer = tuple[int, int]
 TenantEmployee = tuple[int, int]
@@ -142,14 +143,25 @@ def fold_batch(
             for slice_ in joined - {ALL}:
                 writes.member(layout.slice_members(tenant, slice_), member, True)
     projection.flush(writes)
-    for tenant, customer_id in changed:
-        state = states[(tenant, customer_id)]
+    _write_states(writes, snapshot, layout, {key: states[key] for key in changed}, profiles)
+    return writes
+
+
+def _write_states(
+    writes: BatchWrites,
+    snapshot: Snapshot,
+    layout: Layout,
+    states: dict[TenantCustomer, CustomerState],
+    profiles: dict[TenantEmployee, Profile],
+) -> None:
+    """The changed states, each checked to be still what the batch was folded from."""
+    for (tenant, customer_id), state in states.items():
         key_ = layout.customer(tenant, customer_id)
         writes.expect(key_, "", snapshot.customers.get((tenant, customer_id), (None, None))[0])
         writes.values[key_] = customer_fold.dumps(state)
     for (tenant, employee_id), profile in profiles.items():
         profiles_key = layout.profiles(tenant)
         writes.expect(profiles_key, str(employee_id), snapshot.profiles.get((tenant, employee_id)))
-        writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
+        written = writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
+        writes.profiles[(profiles_key, str(employee_id))] = written
         writes.hash_count(layout.meta(tenant), "profiles", 1)  # readers' staff caches key on it
-    return writes

@@ -18,12 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projector.calendar import LocalCalendar
+from projector.codec import MAX_SLOTS, CellKind
 from projector.facts import ALL, DATED_KINDS, KINDS, Fact, Kind
 from projector.layout import Layout
-
-MAX_SLOTS = 2
-"""Maxima blobs hold [employee index][ADDED latest, FOLLOW latest] as second + 1 (0 = none)."""
-
 
 Ints = NDArray[np.int64]
 
@@ -32,8 +29,16 @@ _DAY, _MONTH, _TOTAL, _DAY_MAX, _MONTH_MAX, _TOTAL_MAX = range(6)
 _DATED = np.array([int(kind) for kind in DATED_KINDS], dtype=np.int64)
 
 
-def max_slot(kind: Kind) -> int:
-    return 0 if kind == Kind.ADDED else 1
+@dataclass(slots=True)
+class CellRun:
+    """Merged cells of one kind, sorted by key: `keys[i]` owns the cells from `starts[i]` to
+    the next start. Kept as arrays: the codec packs a whole run at once."""
+
+    kind: CellKind
+    keys: list[str]
+    starts: list[int]
+    slots: Ints
+    values: Ints
 
 
 @dataclass(slots=True)
@@ -45,30 +50,21 @@ class BatchWrites:
     values: dict[str, bytes] = field(default_factory=dict)
     """Plain string keys to SET (customer states)."""
     hash_sets: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    counters: dict[tuple[str, int], int] = field(default_factory=dict)
-    maxima: dict[tuple[str, int], int] = field(default_factory=dict)
+    profiles: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    """The employee profiles among `hash_sets`: what the next batch's fold starts from."""
     hash_counters: dict[tuple[str, str], int] = field(default_factory=dict)
     hash_minima: dict[tuple[str, str], int] = field(default_factory=dict)
     hash_maxima: dict[tuple[str, str], int] = field(default_factory=dict)
     members: dict[tuple[str, str], bool] = field(default_factory=dict)
     pending: list[int] = field(default_factory=list)
     """Facts recorded by `CellProjection.facts`, not yet expanded into cells (`flush`)."""
-    blocks: list[tuple[str, str, bytes] | tuple[str, str, int, bytes]] = field(default_factory=list)
-    """Cells expanded by `flush`, one block per key, as the write script takes them:
-    ('B', key, counters), ('F', key, kinds, day-hash counters), ('X', key, maxima); each
-    payload (slot, value) u32 pairs, big-endian, values signed but for maxima."""
+    cells: list[CellRun] = field(default_factory=list)
+    """Counter, day-field and latest-date cells expanded by `flush` (see codec for their
+    binary form)."""
 
     def expect(self, key: str, field_: str, value: bytes | None) -> None:
         """Record the first value seen: the batch applies only if it is still there."""
         self.checks.setdefault((key, field_), value)
-
-    def count(self, key: str, slot: int, delta: int) -> None:
-        total = self.counters.get((key, slot), 0) + delta
-        self.counters[(key, slot)] = total
-
-    def latest(self, key: str, slot: int, second: int) -> None:
-        if second > self.maxima.get((key, slot), -1):
-            self.maxima[(key, slot)] = second
 
     def hash_count(self, key: str, field_: str, delta: int) -> None:
         self.hash_counters[(key, field_)] = self.hash_counters.get((key, field_), 0) + delta
@@ -90,13 +86,11 @@ class BatchWrites:
         return (
             len(self.values)
             + len(self.hash_sets)
-            + len(self.counters)
-            + len(self.maxima)
             + len(self.hash_counters)
             + len(self.hash_minima)
             + len(self.hash_maxima)
             + len(self.members)
-            + sum(len(block[-1]) // 8 for block in self.blocks)
+            + sum(len(run.slots) for run in self.cells)
         )
 
 
@@ -151,7 +145,7 @@ class CellProjection:
             pending += (group, index[employee_id], kind, second, sign * count)
 
     def flush(self, writes: BatchWrites) -> None:
-        """Expand every recorded fact into its cells, merged and packed into `writes.blocks`."""
+        """Expand every recorded fact into its cells, merged into `writes.cells`."""
         if not writes.pending:
             return
         rows = np.array(writes.pending, dtype=np.int64).reshape(-1, 5)
@@ -177,39 +171,57 @@ class CellProjection:
 
         every, in_all = fact_of[is_all], slice_id[is_all]
         if len(every):
-            no_bucket = np.zeros(len(every), np.int64)
-            levels = ((_DAY, day[every]), (_MONTH, month[every]), (_TOTAL, no_bucket))
-            for family, buckets in levels:
-                self._pack(writes, "B", family, in_all, buckets, slot[every], delta[every])
-            growing = delta[every] > 0
-            dated = growing & np.isin(kind[every], _DATED)
-            if dated.any():
-                at, of = every[dated], in_all[dated]
-                max_at = position[at] * MAX_SLOTS + (kind[at] != Kind.ADDED)
-                latest = second[at] + 1
-                for family, buckets in (
-                    (_DAY_MAX, day[at]),
-                    (_MONTH_MAX, month[at]),
-                    (_TOTAL_MAX, np.zeros(len(at), np.int64)),
-                ):
-                    self._pack(writes, "X", family, of, buckets, max_at, latest)
-            if growing.any():
-                grown = in_all[growing]  # the `*` slice ids: one per tenant
-                days = day[every[growing]]
-                for slice_ in np.unique(grown).tolist():
-                    mine = days[grown == slice_]
-                    meta = self.layout.meta(self._slice_tenant[slice_])
-                    writes.hash_min(meta, "first_day", int(mine.min()))
-                    writes.hash_max(meta, "last_day", int(mine.max()))
-
+            self._flush_all(writes, every, in_all, rows.T[1:], day, month, slot)
         some, in_filter = fact_of[~is_all], slice_id[~is_all]
         if len(some):
-            self._pack(writes, "B", _MONTH, in_filter, month[some], slot[some], delta[some])
-            self._pack(writes, "F", _DAY, in_filter, day[some], slot[some], delta[some])
+            self._pack(
+                writes, CellKind.COUNTER, _MONTH, in_filter, month[some], slot[some], delta[some]
+            )
+            self._pack(
+                writes, CellKind.DAY_FIELD, _DAY, in_filter, day[some], slot[some], delta[some]
+            )
         if len(self._members) > 100_000 or len(self._keys) > 400_000:
             self._groups.clear()
             self._members.clear()
             self._keys.clear()
+
+    def _flush_all(
+        self,
+        writes: BatchWrites,
+        every: Ints,
+        in_all: Ints,
+        columns: Ints,
+        day: Ints,
+        month: Ints,
+        slot: Ints,
+    ) -> None:
+        """The `*` slice's cells of the facts `every`: day, month and total counters; for
+        dated kinds the latest dates; the tenant's first and last day."""
+        position, kind, second, delta = columns
+        no_bucket = np.zeros(len(every), np.int64)
+        levels = ((_DAY, day[every]), (_MONTH, month[every]), (_TOTAL, no_bucket))
+        for family, buckets in levels:
+            self._pack(writes, CellKind.COUNTER, family, in_all, buckets, slot[every], delta[every])
+        growing = delta[every] > 0
+        dated = growing & np.isin(kind[every], _DATED)
+        if dated.any():
+            at, of = every[dated], in_all[dated]
+            max_at = position[at] * MAX_SLOTS + (kind[at] != Kind.ADDED)
+            latest = second[at] + 1
+            for family, buckets in (
+                (_DAY_MAX, day[at]),
+                (_MONTH_MAX, month[at]),
+                (_TOTAL_MAX, np.zeros(len(at), np.int64)),
+            ):
+                self._pack(writes, CellKind.LATEST, family, of, buckets, max_at, latest)
+        if growing.any():
+            grown = in_all[growing]  # the `*` slice ids: one per tenant
+            days = day[every[growing]]
+            for slice_ in np.unique(grown).tolist():
+                mine = days[grown == slice_]
+                meta = self.layout.meta(self._slice_tenant[slice_])
+                writes.hash_min(meta, "first_day", int(mine.min()))
+                writes.hash_max(meta, "last_day", int(mine.max()))
 
     def _key(self, family: int, slice_id: int, bucket: int) -> str:
         key = self._keys.get((family, slice_id, bucket))
@@ -234,40 +246,24 @@ class CellProjection:
     def _pack(
         self,
         writes: BatchWrites,
-        op: str,
+        kind: CellKind,
         family: int,
         slice_id: Ints,
         bucket: Ints,
         slot: Ints,
         values: Ints,
     ) -> None:
-        """Merge rows into one cell per (key, slot) and append one block per key: op 'B'
-        and 'F' sum the values (cells that cancel out are left out), 'X' keeps the greatest."""
-        if len(slot) and (
-            slot.max() >= 1 << 24
-            or bucket.min() < 0
-            or bucket.max() >= 1 << 16
-            or slice_id.max() >= 1 << 23
-        ):  # outside the packed code's fields (a vast tenant, a day before 1970): sort by columns
-            order = np.lexsort((slot, bucket, slice_id))
-            slice_id, bucket, slot = slice_id[order], bucket[order], slot[order]
-            new_cell = np.ones(len(order), dtype=bool)
-            new_cell[1:] = (slice_id[1:] != slice_id[:-1]) | (bucket[1:] != bucket[:-1])
-            new_cell[1:] |= slot[1:] != slot[:-1]
-        else:
-            code = slice_id << 40 | bucket << 24 | slot
-            order = np.argsort(code)
-            code = code[order]
-            slice_id, bucket, slot = code >> 40, (code >> 24) & 0xFFFF, code & 0xFFFFFF
-            new_cell = np.ones(len(order), dtype=bool)
-            new_cell[1:] = code[1:] != code[:-1]
+        """Merge rows into one cell per (key, slot) and append them as one run: counters and
+        day fields sum the values (cells that cancel out are left out), latest dates keep the
+        greatest."""
+        order, slice_id, bucket, slot, new_cell = _sorted_cells(slice_id, bucket, slot)
         cell_starts = np.flatnonzero(new_cell)
-        if op == "X":
+        if kind is CellKind.LATEST:
             reduced = np.maximum.reduceat(values[order], cell_starts)
         else:
             reduced = np.add.reduceat(values[order], cell_starts)
         slice_id, bucket, slot = slice_id[cell_starts], bucket[cell_starts], slot[cell_starts]
-        if op != "X":
+        if kind is not CellKind.LATEST:
             kept = reduced != 0
             slice_id, bucket, slot, reduced = (
                 slice_id[kept],
@@ -280,19 +276,32 @@ class CellProjection:
         new_key = np.ones(len(slot), dtype=bool)
         new_key[1:] = (slice_id[1:] != slice_id[:-1]) | (bucket[1:] != bucket[:-1])
         key_starts = np.flatnonzero(new_key)
-        pairs = np.empty((len(slot), 2), dtype=">u4" if op == "X" else ">i4")
-        pairs[:, 0] = slot
-        pairs[:, 1] = reduced
-        packed = pairs.tobytes()
-        ends = [*key_starts[1:].tolist(), len(slot)]
-        blocks = writes.blocks
-        for start, end, slice_, bucket_ in zip(
-            key_starts.tolist(),
-            ends,
-            slice_id[key_starts].tolist(),
-            bucket[key_starts].tolist(),
-            strict=True,
-        ):
-            key = self._key(family, slice_, bucket_)
-            payload = packed[start * 8 : end * 8]
-            blocks.append((op, key, KINDS, payload) if op == "F" else (op, key, payload))
+        keys = [
+            self._key(family, slice_, bucket_)
+            for slice_, bucket_ in zip(
+                slice_id[key_starts].tolist(), bucket[key_starts].tolist(), strict=True
+            )
+        ]
+        writes.cells.append(CellRun(kind, keys, key_starts.tolist(), slot, reduced))
+
+
+def _sorted_cells(slice_id: Ints, bucket: Ints, slot: Ints) -> tuple[Ints, Ints, Ints, Ints, Ints]:
+    """(order, slice ids, buckets, slots sorted by cell, True where a cell starts)."""
+    if len(slot) and (
+        slot.max() >= 1 << 24
+        or bucket.min() < 0
+        or bucket.max() >= 1 << 16
+        or slice_id.max() >= 1 << 23
+    ):  # outside the packed code's fields (a vast tenant, a day before 1970): sort by columns
+        order = np.lexsort((slot, bucket, slice_id))
+        slice_id, bucket, slot = slice_id[order], bucket[order], slot[order]
+        new_cell = np.ones(len(order), dtype=bool)
+        new_cell[1:] = (slice_id[1:] != slice_id[:-1]) | (bucket[1:] != bucket[:-1])
+        new_cell[1:] |= slot[1:] != slot[:-1]
+        return order, slice_id, bucket, slot, new_cell
+    code = slice_id << 40 | bucket << 24 | slot
+    order = np.argsort(code)
+    code = code[order]
+    new_cell = np.ones(len(order), dtype=bool)
+    new_cell[1:] = code[1:] != code[:-1]
+    return order, code >> 40, (code >> 24) & 0xFFFF, code & 0xFFFFFF, new_cell

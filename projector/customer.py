@@ -29,6 +29,7 @@ from events.schema import (
     FollowRecorded,
     OpportunityCreated,
 )
+from projector.errors import CorruptState
 from projector.facts import Attributes, Fact, FactDelta, Kind, add_into, slices_of
 
 Version = tuple[int, str]
@@ -239,7 +240,7 @@ def loads_facts(raw: bytes | None) -> list[int]:
         return []
     data = orjson.loads(raw)
     if data.get("v") != STATE_FORMAT:
-        raise ValueError(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
+        raise CorruptState(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
     facts: list[int] = data["f"]
     return facts
 
@@ -249,7 +250,7 @@ def loads(raw: bytes | None) -> CustomerState:
         return CustomerState()
     data = orjson.loads(raw)
     if data.get("v") != STATE_FORMAT:
-        raise ValueError(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
+        raise CorruptState(f"customer state format {data.get('v')!r}, expected {STATE_FORMAT}")
     versions: list[Version] = [(ts, eid) for ts, eid in data["t"]]
     attributes: dict[str, tuple[Any, Version]] = {}
     for code, value, at in data["a"]:
@@ -266,5 +267,5 @@ def loads(raw: bytes | None) -> CustomerState:
     facts: dict[Fact, int] = dict(zip(keys, flat[3::4], strict=True))  # type: ignore[arg-type]
     seen = bytearray(base64.b64decode(data["s"]))
     if len(seen) % _DIGEST:
-        raise ValueError(f"customer state: seen digests of {len(seen)} bytes")
+        raise CorruptState(f"customer state: seen digests of {len(seen)} bytes")
     return CustomerState(attributes, relationships, facts, seen)

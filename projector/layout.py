@@ -9,9 +9,15 @@ on its own lives in its own version: `tenants` maps it there (`custstats rebuild
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from projector.facts import ALL
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally in a SCAN pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,36 @@ class Layout:
             if tenant == tenant_id:
                 return version
         return self.version
+
+    @property
+    def format_key(self) -> str:
+        """The PROJECTION_FORMAT that wrote this version."""
+        return f"{self.root}:format"
+
+    @property
+    def instance_key(self) -> str:
+        """A random token written when a version is created: tells a version re-created after a
+        flush from the one it replaced, so readers' caches cannot outlive their data."""
+        return f"{self.root}:id"
+
+    @property
+    def ready_key(self) -> str:
+        """Hash partition -> '1' once that partition was caught up; with `partitions` = count."""
+        return f"{self.root}:ready"
+
+    @property
+    def every_key(self) -> str:
+        """SCAN pattern of every key of this version."""
+        return f"{glob_escape(self.root)}:*"
+
+    @property
+    def tenant_keys_start(self) -> str:
+        """What every per-tenant key of this version starts with (the others do not)."""
+        return f"{self.root}:{{"
+
+    def tenant_keys(self, tenant_id: int) -> str:
+        """SCAN pattern of one tenant's keys in this version (overrides aside)."""
+        return f"{glob_escape(f'{self.prefix}:v{self.version}:{{{tenant_id}}}')}:*"
 
     def tenant(self, tenant_id: int) -> str:
         root = self._roots.get(tenant_id)
@@ -117,6 +153,15 @@ class ControlLayout:
     def key(self) -> str:
         """Hash: current (version answering), rebuild (version being built), next, progress."""
         return f"{self.prefix}:control"
+
+    @property
+    def format_keys(self) -> str:
+        """SCAN pattern of the format key of every version."""
+        return f"{glob_escape(self.prefix)}:v*:format"
+
+    def version_of_format_key(self, key: bytes) -> int | None:
+        match = re.match(rb"^" + re.escape(self.prefix.encode()) + rb":v(\d+):format$", key)
+        return None if match is None else int(match.group(1))
 
     @property
     def rebuild_lock(self) -> str:

@@ -1,56 +1,43 @@
-"""The projector process: Kafka in, one atomic Redis write per poll batch, Kafka commit after.
+"""The projector process: records in, one atomic Redis write per poll batch, group commit after.
 
-Redis holds the authoritative offsets (written with the state they produced);
-on every partition assignment the consumer seeks to them, so a crash or a
-rebalance at any instant neither loses nor double-counts an event. Offsets are
-also committed to the Kafka group afterwards, for standard lag tooling only.
+Redis holds the authoritative offsets (written with the state they produced); on
+every partition assignment the source seeks to them, so a crash or a rebalance at
+any instant neither loses nor double-counts an event. Offsets are also committed to
+the Kafka group afterwards, for standard lag tooling only.
 
-Every write is fenced on the control hash: the live projector writes only while
-its version is `current`, a rebuild only while its version is `rebuild`. When a
-fence trips (a switch, a flush, a Redis restart) the runner re-reads where it
-stands and resumes from the offsets stored there: from the earliest ones when
-the state is gone, which is the self-healing rebuild.
+Every write is fenced on the control hash (see `role`). When a fence trips (a switch,
+a flush, a Redis restart) the runner re-reads where it stands and resumes from the
+offsets stored there: from the earliest ones when the state is gone, which is the
+self-healing rebuild. The batch path itself is `pipeline`.
 """
 
 from __future__ import annotations
 
+import enum
 import gc
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any
 
 import redis
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
-from custstats.settings import Settings
-from events.decode import Poison, decode
-from events.schema import Event
-from projector.applier import Applier, Fenced, OffsetMove
+from projector.applier import Applier
 from projector.calendar import LocalCalendar
-from projector.cells import BatchWrites, CellProjection
-from projector.layout import ControlLayout, Layout
-from projector.store import ProjectorStore, StoreError
-from projector.versions import (
-    CURRENT,
-    EPOCH,
-    REBUILD,
-    live_layout,
-    ready_key,
-    tenant_rebuild_field,
-)
+from projector.cells import CellProjection
+from projector.config import ProjectorConfig
+from projector.deadletter import DeadLetters
+from projector.errors import Fenced, StoreError
+from projector.pipeline import Batch, Pipeline, decode_batch
+from projector.readiness import Readiness
+from projector.role import Role, Target
+from projector.signals import stop_on_signals
+from projector.source import KafkaSource, RecordSource
+from projector.store import ProjectorStore
 
 log = logging.getLogger(__name__)
 HEALTH_EVERY = 2.0
-
-
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
@@ -67,16 +54,6 @@ def relax_gc() -> None:
 
 
 @dataclass(slots=True)
-class Prepared:
-    """A decoded poll batch on its way to Redis."""
-
-    events: list[Event] = field(default_factory=list)
-    poison: list[tuple[Any, Poison]] = field(default_factory=list)
-    offsets: dict[int, OffsetMove] = field(default_factory=dict)
-    commits: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
 class RunStats:
     batches: int = 0
     events: int = 0
@@ -85,137 +62,109 @@ class RunStats:
     done: bool = False
 
 
-class _SeekToApplied(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Positions newly assigned partitions at the offsets stored with the projection."""
-
-    def __init__(self, runner: ProjectorRunner) -> None:
-        self.runner = runner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        for tp in revoked:
-            self.runner.expected.pop(tp.partition, None)
-            self.runner.ready_marked.discard(tp.partition)
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.runner.seek(list(assigned))
+class Health(enum.Enum):
+    WORKING = 1
+    REATTACHED = 2
+    """The runner re-read where it stands and re-seeked."""
+    DONE = 3
+    """The run is over (caught up, or switched)."""
 
 
-def consumer_config(settings: Settings, group: bool = True) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_servers(),
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "max_poll_records": settings.batch_max_records,
-        "request_timeout_ms": 30_000,
-    }
-    if group:
-        config |= {
-            "group_id": settings.group_id,
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
-            "max_poll_interval_ms": 300_000,
-        }
-    return config
+@dataclass(frozen=True, slots=True)
+class Until:
+    """When a run stops (besides a signal): idle for `idle_exit` s, `max_events` applied,
+    every partition caught up (`caught_up`), or `on_caught_up` returning True."""
+
+    idle_exit: float | None = None
+    max_events: int | None = None
+    caught_up: bool = False
+    on_caught_up: Callable[[], bool] | None = None
 
 
 class ProjectorRunner:
-    """The live projector, or (with `rebuild`) a replay into a version that is not current yet."""
+    """The live projector, or (with a rebuild `role`) a replay into a version not current yet."""
 
     def __init__(
         self,
-        settings: Settings,
+        config: ProjectorConfig,
         client: redis.Redis | None = None,
-        rebuild: Layout | None = None,
-        tenant: int | None = None,
+        role: Role | None = None,
+        source: RecordSource | None = None,
     ) -> None:
-        """`rebuild`: replay into that version; with `tenant`, only that tenant's events."""
-        self.settings = settings
-        self.client = client or redis.Redis.from_url(settings.redis())
-        self.control = ControlLayout(settings.key_prefix)
-        self.rebuild = rebuild
-        self.tenant = tenant
-        if rebuild is None:
-            self.fence_field = CURRENT
-        else:
-            self.fence_field = REBUILD if tenant is None else tenant_rebuild_field(tenant)
-        self.calendar = LocalCalendar(settings.zone)
+        """`source`: where records come from (default: Kafka, as the role consumes)."""
+        self.config = config
+        self.client = client or redis.Redis.from_url(config.redis_url)
+        self.role = role or Role.live(config.key_prefix)
+        self.calendar = LocalCalendar(config.zone)
+        self._source = source
         self.expected: dict[int, int | None] = {}
-        self.ready_marked: set[int] = set()
+        self.readiness = Readiness()
         self.stop_requested = threading.Event()
         self.stats = RunStats()
-        self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
-        if rebuild is None:
-            self._attach(*live_layout(self.client, settings.key_prefix))
-        else:
-            self._attach(rebuild, None)
+        self.dead_letters = DeadLetters(config) if self.role.is_live else None
+        self.on_batch: Callable[[RunStats], None] | None = None
+        self.pipeline = Pipeline(self._finished)
+        target = self.role.resolve(self.client, first=True)
+        assert target is not None
+        self._attach(target)
 
-    def _attach(self, layout: Layout, epoch: bytes | None) -> None:
-        self.layout = layout
-        self.store = ProjectorStore(self.client, layout)
-        projection = CellProjection(layout, self.calendar)
-        key = self.control.key
-        self.fences: list[tuple[str, str, bytes | None]] = [
-            (key, self.fence_field, str(layout.version).encode())
-        ]
-        if self.rebuild is None:
-            self.fences.append((key, EPOCH, epoch))
-        self.applier = Applier(self.store, projection, self.settings.topic, fences=self.fences)
-        self.ready_marked.clear()
-        self.carried: dict[str, bytes] = {}
-        """What the batch in flight writes: the next batch folds from it, not from Redis."""
+    @property
+    def source(self) -> RecordSource:
+        if self._source is None:
+            self._source = KafkaSource(self.config, group=self.role.is_live)
+        return self._source
 
-    # --- positions ----------------------------------------------------------------------
+    def _attach(self, target: Target) -> None:
+        self.layout = target.layout
+        self.fences = target.fences
+        self.store = ProjectorStore(self.client, target.layout)
+        projection = CellProjection(target.layout, self.calendar)
+        self.applier = Applier(self.store, projection, self.config.topic, fences=self.fences)
+        self.readiness.forget()
 
-    def seek(self, partitions: Sequence[TopicPartition]) -> None:
-        assert self._consumer is not None
-        applied = self.store.applied_offsets(self.settings.topic)
-        for tp in partitions:
-            offset = applied.get(tp.partition)
-            self.expected[tp.partition] = offset
-            if offset is None:
-                self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, offset)
+    # --- positions (the source's listener) ------------------------------------------------
+
+    def assigned(self, partitions: list[int]) -> None:
+        """Seek newly assigned partitions to the offsets stored with the projection."""
+        applied = self.store.applied_offsets(self.config.topic)
+        for partition in partitions:
+            offset = applied.get(partition)
+            self.expected[partition] = offset
+            self.source.seek(partition, offset)
         log.info(
             "v%d: partitions %s resume at %s",
             self.layout.version,
-            sorted(tp.partition for tp in partitions),
-            {tp.partition: applied.get(tp.partition, "earliest") for tp in partitions},
+            sorted(partitions),
+            {p: applied.get(p, "earliest") for p in partitions},
         )
+
+    def revoked(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            self.expected.pop(partition, None)
+        self.readiness.forget(partitions)
 
     def _reattach(self, reason: str) -> None:
         """Re-read which version we write and where it stands, then seek there."""
-        assert self._consumer is not None
+        self.pipeline.reset()  # the batches in hand and their carried states are re-read
         had_state = any(offset is not None for offset in self.expected.values())
-        epoch: bytes | None = None
-        if self.rebuild is not None:
-            held = self.client.hget(self.control.key, self.fence_field)
-            if held != str(self.rebuild.version).encode():
-                log.warning(
-                    "rebuild v%d is no longer the rebuild (%s): stopping",
-                    self.rebuild.version,
-                    reason,
-                )
-                self.stop_requested.set()
-                return
-            layout = self.rebuild
-        else:
-            layout, epoch = live_layout(self.client, self.settings.key_prefix)
-        if layout != self.layout:
-            log.warning("now writing %s (was %s): %s", layout, self.layout, reason)
-        self._attach(layout, epoch)
+        target = self.role.resolve(self.client)
+        if target is None:
+            log.warning("v%s is no longer the rebuild (%s): stopping", self.layout.version, reason)
+            self.stop_requested.set()
+            return
+        if target.layout != self.layout:
+            log.warning("now writing %s (was %s): %s", target.layout, self.layout, reason)
+        self._attach(target)
         self.store.forget_cache()
-        stored = self.store.applied_offsets(self.settings.topic)
-        if had_state and not stored:
+        if had_state and not self.store.applied_offsets(self.config.topic):
             log.warning(
                 "projection state for topic %s is missing (Redis flushed or restarted without "
                 "persistence?): rebuilding v%d from the earliest offsets; /readyz reports not "
                 "ready until caught up",
-                self.settings.topic,
-                layout.version,
+                self.config.topic,
+                target.layout.version,
             )
-        self.seek(list(self._consumer.assignment()))
+        self.assigned(self.source.assignment())
 
     def _state_intact(self) -> bool:
         """Our fences still hold (version, tenant overrides), and our offsets are still stored."""
@@ -223,137 +172,92 @@ class ProjectorRunner:
             if self.client.hget(key, field_) != value:
                 return False
         if any(offset is not None for offset in self.expected.values()):
-            return bool(self.client.exists(self.layout.offsets(self.settings.topic)))
+            return bool(self.client.exists(self.layout.offsets(self.config.topic)))
         return True
 
-    def _caught_up(self) -> list[int]:
-        """Assigned partitions whose position has reached the end the broker reports."""
-        assert self._consumer is not None
-        assigned = list(self._consumer.assignment())
-        if not assigned:
-            return []
-        ends = self._consumer.end_offsets(assigned)
-        return [tp.partition for tp in assigned if self._consumer.position(tp) >= ends.get(tp, 0)]
-
     def partitions(self) -> list[int]:
-        assert self._consumer is not None
-        return sorted(self._consumer.partitions_for_topic(self.settings.topic) or set())
-
-    def _all_caught_up(self) -> bool:
-        assert self._consumer is not None
-        return len(self._caught_up()) == len(self._consumer.assignment())
+        return self.source.partitions()
 
     def progress(self) -> tuple[int, int]:
         """(records consumed, records in the topic) over the assigned partitions."""
-        assert self._consumer is not None
-        assigned = list(self._consumer.assignment())
-        if not assigned:
-            return 0, 0
-        begins = self._consumer.beginning_offsets(assigned)
-        ends = self._consumer.end_offsets(assigned)
-        done = sum(max(0, self._consumer.position(tp) - begins[tp]) for tp in assigned)
-        total = sum(max(0, ends[tp] - begins[tp]) for tp in assigned)
-        return done, max(done, total)
+        return self.source.progress()
 
-    def _mark_ready(self) -> None:
-        assert self._consumer is not None
-        done = [p for p in self._caught_up() if p not in self.ready_marked]
-        if not done:
-            return
-        partitions = self._consumer.partitions_for_topic(self.settings.topic) or set()
-        key = ready_key(self.layout)
-        # Fenced like a batch: a switch may have made this version old (and removed its keys)
-        # since the last check, and a plain HSET would leave a stray key of it behind.
-        marks = BatchWrites()
-        for fence_key, fence_field, value in self.fences:
-            marks.expect(fence_key, fence_field, value)
-        marks.hash_sets[(key, "partitions")] = str(len(partitions)).encode()
-        for partition in done:
-            marks.hash_sets[(key, str(partition))] = b"1"
-        if self.store.commit(marks) is None:
-            self.ready_marked.update(done)
+    # --- the loop ---------------------------------------------------------------------------
 
-    # --- the loop -----------------------------------------------------------------------
-
-    def _dead_letter(self, poison: list[tuple[Any, Poison]]) -> None:
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.kafka_servers(), acks="all", linger_ms=5
-            )
-        for record, verdict in poison:
-            self._producer.send(
-                self.settings.dlq_topic,
-                key=record.key,
-                value=record.value if record.value is not None else b"",
-                headers=[
-                    ("reason", verdict.reason.encode()),
-                    ("source-topic", record.topic.encode()),
-                    ("source-partition", str(record.partition).encode()),
-                    ("source-offset", str(record.offset).encode()),
-                ],
-            )
-        self._producer.flush(timeout=30)
-
-    def prepare(self, records: dict[TopicPartition, list[Any]]) -> Prepared:
-        """Decode a poll batch and name its offsets (expected = what the previous batch wrote)."""
-        prepared = Prepared()
-        for tp, messages in records.items():
-            for record in messages:
-                verdict = decode(record.value)
-                if isinstance(verdict, Poison):
-                    if self.tenant is None:
-                        prepared.poison.append((record, verdict))
-                elif self.tenant is None or verdict.tenant_id == self.tenant:
-                    prepared.events.append(verdict)
-            new = messages[-1].offset + 1
-            prepared.offsets[tp.partition] = OffsetMove(self.expected.get(tp.partition), new)
-            prepared.commits[tp] = OffsetAndMetadata(new, "", -1)
-            self.expected[tp.partition] = new  # the next batch builds on this one
-        return prepared
-
-    def apply_prepared(self, prepared: Prepared) -> Prepared:
-        """Dead-letter, then apply one batch with its offsets."""
-        if prepared.poison and self.rebuild is None:  # a replay counts, never re-sends
-            self._dead_letter(prepared.poison)
-        self.applier.apply(prepared.events, prepared.offsets, len(prepared.poison))
-        return prepared
-
-    def _commit(
-        self,
-        applier: Applier,
-        writes: BatchWrites,
-        fenced: set[tuple[str, str]],
-        prepared: Prepared,
-    ) -> Prepared:
-        """The writer thread's part: one atomic Redis call (re-folded if a state raced)."""
-        applier.commit(writes, fenced, prepared.events, prepared.offsets, len(prepared.poison))
-        return prepared
-
-    def _finished(self, prepared: Prepared) -> None:
+    def _finished(self, batch: Batch) -> None:
         self.stats.batches += 1
-        self.stats.events += len(prepared.events)
-        self.stats.dead_letters += len(prepared.poison)
-        if self.rebuild is None and self._consumer is not None:
+        self.stats.events += len(batch.events)
+        self.stats.dead_letters += len(batch.poison)
+        self.source.commit({p: move.new for p, move in batch.offsets.items()})
+        if self.on_batch is not None:
+            self.on_batch(self.stats)
+
+    def _take(self) -> bool:
+        """Poll once and push what came; False when the poll was empty."""
+        records = self.source.poll(timeout_ms=200)
+        if not records:
+            return False
+        batch = decode_batch(records, self.expected, self.role.tenant)
+        if self.dead_letters is not None:  # a replay counts poison, never re-sends it
+            self.dead_letters.send(batch.poison)
+        self.pipeline.push(self.applier, batch)
+        return True
+
+    def _idle(self, until: Until) -> Health:
+        """The health check between polls."""
+        if not self._state_intact():
+            self._reattach("control or offsets changed while idle")
+            return Health.REATTACHED
+        caught_up = self.source.caught_up()
+        if self.role.is_live:
+            partitions = len(self.source.partitions())
+            self.readiness.mark(self.store, self.layout, self.fences, caught_up, partitions)
+        if len(caught_up) < len(self.source.assignment()):
+            return Health.WORKING
+        if until.on_caught_up is not None and until.on_caught_up():
+            self.stats.done = True
+            return Health.DONE
+        return Health.DONE if until.caught_up else Health.WORKING
+
+    def _loop(self, until: Until) -> None:
+        last_data = time.monotonic()
+        last_check = 0.0
+        while not self.stop_requested.is_set():
+            if self._take():
+                last_data = time.monotonic()
+            else:
+                self.pipeline.drain()
+                now = time.monotonic()
+                if not self.source.assignment():
+                    last_data = now  # idle only counts once we own partitions
+                elif now - last_check > HEALTH_EVERY or until.caught_up:
+                    last_check = now
+                    health = self._idle(until)
+                    if health is Health.DONE:
+                        return
+                    if health is Health.REATTACHED:
+                        continue  # records may be waiting from where it re-seeked
+                if until.idle_exit is not None and now - last_data > until.idle_exit:
+                    return
+            if until.max_events is not None and self.stats.events >= until.max_events:
+                return
+
+    def _guarded(self, until: Until) -> None:
+        """The loop, resumed after a fence (re-attach) or a Redis error (retry in 1 s)."""
+        while not self.stop_requested.is_set():
             try:
-                self._consumer.commit_async(offsets=prepared.commits)
-            except KafkaError as exc:  # the group offset is informational only
-                log.debug("group commit failed: %s", exc)
-
-    def process(self, records: dict[TopicPartition, list[Any]]) -> None:
-        """Decode, dead-letter, then apply one poll batch with its offsets, in this thread."""
-        self._finished(self.apply_prepared(self.prepare(records)))
-
-    def _open_consumer(self) -> KafkaConsumer:
-        if self.rebuild is None:
-            consumer = KafkaConsumer(**consumer_config(self.settings))
-            consumer.subscribe([self.settings.topic], listener=_SeekToApplied(self))
-            return consumer
-        consumer = KafkaConsumer(**consumer_config(self.settings, group=False))
-        partitions = consumer.partitions_for_topic(self.settings.topic) or set()
-        consumer.assign([TopicPartition(self.settings.topic, p) for p in sorted(partitions)])
-        self._consumer = consumer
-        self.seek(list(consumer.assignment()))
-        return consumer
+                self._loop(until)
+                return
+            except Fenced as exc:
+                self._reattach(str(exc))
+            except (StoreError, redis.RedisError) as exc:
+                self.pipeline.reset()
+                log.error("Redis: %s; retrying in 1 s", exc)
+                time.sleep(1)
+                try:
+                    self._reattach("Redis error")
+                except (StoreError, redis.RedisError):
+                    continue
 
     def run(
         self,
@@ -362,116 +266,31 @@ class ProjectorRunner:
         max_events: int | None = None,
         on_batch: Callable[[RunStats], None] | None = None,
         on_caught_up: Callable[[], bool] | None = None,
+        until_caught_up: bool = False,
     ) -> RunStats:
-        """Project until stopped, idle for `idle_exit` s, `max_events` applied, or (rebuild)
-        until `on_caught_up` returns True."""
-        relax_gc()
-        self._consumer = self._open_consumer()
-        last_data = time.monotonic()
-        last_check = 0.0
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-writer")
-        pending: Future[Prepared] | None = None
-        """The batch Redis is applying."""
-        unsent: tuple[Applier, BatchWrites, set[tuple[str, str]], Prepared] | None = None
-        """The batch folded last, not yet sent: the next batch's states are read before it."""
-
-        def finish() -> None:
-            """Wait for the batch in flight; its errors surface here, in the loop's handlers."""
-            nonlocal pending
-            if pending is not None:
-                done, pending = pending, None
-                self._finished(done.result())
-                if on_batch is not None:
-                    on_batch(self.stats)
-
-        def send() -> None:
-            """Hand the folded batch to the writer, after the one before it is applied."""
-            nonlocal pending, unsent
-            if unsent is not None:
-                finish()
-                batch, unsent = unsent, None
-                pending = writer.submit(self._commit, *batch)
-
+        """Project until stopped, idle for `idle_exit` s, `max_events` applied, every partition
+        caught up (`until_caught_up`), or (rebuild) until `on_caught_up` returns True."""
+        self.on_batch = on_batch
+        until = Until(idle_exit, max_events, until_caught_up, on_caught_up)
         try:
-            while not self.stop_requested.is_set():
-                try:
-                    # Batch N+1 is read while Redis is idle, then batch N is sent, then N+1 is
-                    # folded while Redis applies N, from the states N writes (`carried`): Redis
-                    # serves one call at a time, so a read sent after N's write waits behind it.
-                    records = self._consumer.poll(timeout_ms=200)
-                    now = time.monotonic()
-                    if records:
-                        last_data = now
-                        prepared = self.prepare(records)
-                        if prepared.poison and self.rebuild is None:  # a replay never re-sends
-                            self._dead_letter(prepared.poison)
-                        applier = self.applier
-                        finish()  # the batch before the unsent one: no longer carried
-                        snapshot = applier.read(prepared.events, self.carried)
-                        send()
-                        writes, fenced = applier.fold(
-                            prepared.events, prepared.offsets, len(prepared.poison), snapshot
-                        )
-                        self.carried = Applier.carried_by(writes)
-                        unsent = (applier, writes, fenced, prepared)
-                        if max_events is not None and self.stats.events >= max_events:
-                            break
-                        continue
-                    send()
-                    finish()
-                    if max_events is not None and self.stats.events >= max_events:
-                        break
-                    if not self._consumer.assignment():
-                        last_data = now  # idle only counts once we own partitions
-                        continue
-                    if now - last_check > HEALTH_EVERY:
-                        last_check = now
-                        if not self._state_intact():
-                            self._reattach("control or offsets changed while idle")
-                            continue
-                        if self.rebuild is None:
-                            self._mark_ready()
-                        elif on_caught_up is not None and self._all_caught_up() and on_caught_up():
-                            self.stats.done = True
-                            break
-                    if idle_exit is not None and now - last_data > idle_exit:
-                        break
-                except Fenced as exc:
-                    pending = unsent = None
-                    self._reattach(str(exc))
-                except (StoreError, redis.RedisError) as exc:
-                    pending = unsent = None
-                    self.carried = {}
-                    log.error("Redis: %s; retrying in 1 s", exc)
-                    time.sleep(1)
-                    try:
-                        self._reattach("Redis error")
-                    except (StoreError, redis.RedisError):
-                        continue
+            self.source.start(self)
+            self._guarded(until)
             try:
-                send()
-                finish()
+                self.pipeline.drain()
             except (Fenced, StoreError, redis.RedisError) as exc:
                 log.warning("last batch not applied: %s", exc)
         finally:
-            writer.shutdown(wait=True)
+            self.pipeline.close()
             self.close()
         return self.stats
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)
-            self._consumer = None
-        if self._producer is not None:
-            self._producer.close(timeout=10)
-            self._producer = None
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        if self.dead_letters is not None:
+            self.dead_letters.close()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT finish the batch in hand, then leave the group cleanly."""
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: finishing the current batch", signum)
-            self.stop_requested.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop_on_signals(self.stop_requested)

@@ -7,7 +7,6 @@ any instant leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
-import struct
 from importlib.resources import files
 from typing import Any
 
@@ -15,62 +14,12 @@ import redis
 
 from projector.batch import ReadRequest, Snapshot, TenantEmployee, employees_in_history
 from projector.cells import BatchWrites
+from projector.codec import encode_writes
+from projector.errors import StoreError
 from projector.layout import Layout
 
 READ_SCRIPT = files("projector").joinpath("read.lua").read_text()
 WRITE_SCRIPT = files("projector").joinpath("write.lua").read_text()
-
-
-class StoreError(Exception):
-    """The projection store could not be read or written."""
-
-
-def _pairs(cells: dict[tuple[str, int], int]) -> dict[str, list[int]]:
-    """Group (key, slot) -> value into key -> [slot, value, slot, value, ...]."""
-    grouped: dict[str, list[int]] = {}
-    for (key, slot), value in cells.items():
-        if value:
-            flat = grouped.get(key)
-            if flat is None:
-                flat = grouped[key] = []
-            flat += (slot, value)
-    return grouped
-
-
-def encode_writes(writes: BatchWrites) -> list[Any]:
-    """The write script's argument list (see write.lua): one op per key and kind of write."""
-    args: list[Any] = [len(writes.checks)]
-    for (key, field), expected in writes.checks.items():
-        args += [key, field, "0", b""] if expected is None else [key, field, "1", expected]
-    for key, flat in _pairs(writes.counters).items():
-        args += ["B", key, struct.pack(f">{len(flat)}i", *flat)]
-    fields: dict[str, list[str]] = {}
-    for (key, field), delta in writes.hash_counters.items():
-        if delta:
-            fields.setdefault(key, []).append(f"{field}={delta}")
-    for key, parts in fields.items():
-        args += ["H", key, ",".join(parts)]
-    for key, value in writes.values.items():
-        args += ["V", key, value]
-    values: dict[str, list[Any]] = {}
-    for (key, field), value in writes.hash_sets.items():
-        values.setdefault(key, []).extend((field, value))
-    for key, flat_values in values.items():
-        args += ["S", key, len(flat_values) // 2, *flat_values]
-    sets: dict[tuple[str, bool], list[str]] = {}
-    for (key, member), present in writes.members.items():
-        sets.setdefault((key, present), []).append(member)
-    for (key, present), names in sets.items():
-        args += ["A" if present else "R", key, ",".join(names)]
-    for key, flat in _pairs(writes.maxima).items():
-        args += ["X", key, struct.pack(f">{len(flat)}I", *flat)]
-    for block in writes.blocks:
-        args += block
-    for (key, field), least in writes.hash_minima.items():
-        args += ["L", key, field, least]
-    for (key, field), greatest in writes.hash_maxima.items():
-        args += ["G", key, field, greatest]
-    return args
 
 
 class ProjectorStore:

@@ -9,13 +9,13 @@ atomic HSET that fences every writer of the old version at its next batch.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Callable
 
 import redis
 
+from projector.errors import FormatMismatch
 from projector.layout import ControlLayout, Layout
 
 PROJECTION_FORMAT = 3
@@ -27,36 +27,32 @@ EPOCH = "epoch"
 """Bumped whenever a tenant moves to another version: live writers re-read the overrides."""
 
 
+TENANT_FIELD_PREFIX = "tenant:"
+
+
 def tenant_field(tenant_id: int) -> str:
     """Control field naming the version a tenant rebuilt on its own lives in."""
-    return f"tenant:{tenant_id}"
+    return f"{TENANT_FIELD_PREFIX}{tenant_id}"
 
 
 def tenant_rebuild_field(tenant_id: int) -> str:
     return f"rebuild:{tenant_id}"
 
 
-class FormatMismatch(Exception):
-    """The current projection was written by code with another layout."""
-
-
 def format_key(layout: Layout) -> str:
-    return f"{layout.root}:format"
+    return layout.format_key
 
 
 def instance_key(layout: Layout) -> str:
-    """A random token written when a version is created: tells a version re-created after a
-    flush from the one it replaced, so readers' caches cannot outlive their data."""
-    return f"{layout.root}:id"
+    return layout.instance_key
 
 
 def ready_key(layout: Layout) -> str:
-    """Hash partition -> '1' once that partition was caught up; with `partitions` = count."""
-    return f"{layout.root}:ready"
+    return layout.ready_key
 
 
 def written_format(client: redis.Redis, layout: Layout) -> int | None:
-    raw = client.get(format_key(layout))
+    raw = client.get(layout.format_key)
     return None if raw is None else int(raw)
 
 
@@ -67,8 +63,8 @@ def current_layout(client: redis.Redis, prefix: str) -> Layout:
         client.hsetnx(control.key, "next", 1)
     version = int(client.hget(control.key, CURRENT) or 1)
     layout = Layout(prefix, version)
-    client.set(format_key(layout), PROJECTION_FORMAT, nx=True)
-    client.set(instance_key(layout), secrets.token_hex(8), nx=True)
+    client.set(layout.format_key, PROJECTION_FORMAT, nx=True)
+    client.set(layout.instance_key, secrets.token_hex(8), nx=True)
     written = written_format(client, layout)
     if written != PROJECTION_FORMAT:
         raise FormatMismatch(
@@ -109,44 +105,49 @@ def allocate_version(client: redis.Redis, prefix: str) -> Layout:
     while version <= current:
         version = int(client.hincrby(control.key, "next", 1))
     layout = Layout(prefix, version)
-    client.set(format_key(layout), PROJECTION_FORMAT)
-    client.set(instance_key(layout), secrets.token_hex(8))
+    client.set(layout.format_key, PROJECTION_FORMAT)
+    client.set(layout.instance_key, secrets.token_hex(8))
     return layout
 
 
 SWITCH_SCRIPT = """
--- KEYS: control, new offsets, old offsets; ARGV: new version, expected current version
-if redis.call('HGET', KEYS[1], 'rebuild') ~= ARGV[1] then return {0, 'not the rebuild'} end
-if redis.call('HGET', KEYS[1], 'current') ~= ARGV[2] then return {0, 'current moved'} end
+-- KEYS: control, new offsets, old offsets
+-- ARGV: new version, expected current version, then the control's field names:
+--       current, rebuild, epoch, and the prefix of the per-tenant version fields
+local current, rebuild, epoch, tenant = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if redis.call('HGET', KEYS[1], rebuild) ~= ARGV[1] then return {0, 'not the rebuild'} end
+if redis.call('HGET', KEYS[1], current) ~= ARGV[2] then return {0, 'current moved'} end
 local old = redis.call('HGETALL', KEYS[3])
 for i = 1, #old, 2 do
   local mine = tonumber(redis.call('HGET', KEYS[2], old[i]) or '-1')
   if mine < tonumber(old[i + 1]) then return {0, 'behind on partition ' .. old[i]} end
 end
-redis.call('HSET', KEYS[1], 'current', ARGV[1])
-redis.call('HDEL', KEYS[1], 'rebuild')
+redis.call('HSET', KEYS[1], current, ARGV[1])
+redis.call('HDEL', KEYS[1], rebuild)
 local fields = redis.call('HKEYS', KEYS[1])
 for _, name in ipairs(fields) do
-  if string.sub(name, 1, 7) == 'tenant:' then redis.call('HDEL', KEYS[1], name) end
+  if string.sub(name, 1, #tenant) == tenant then redis.call('HDEL', KEYS[1], name) end
 end
-redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HINCRBY', KEYS[1], epoch, 1)
 return {1, ARGV[2]}
 """
 
 TENANT_SWITCH_SCRIPT = """
--- KEYS: control, new offsets, live offsets; ARGV: new version, tenant
-local field = 'rebuild:' .. ARGV[2]
+-- KEYS: control, new offsets, live offsets
+-- ARGV: new version, then the control's field names: the tenant's rebuild field, the
+--       tenant's version field, current, epoch
+local field, tenant, current, epoch = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('HGET', KEYS[1], field) ~= ARGV[1] then return {0, 'not the rebuild'} end
 local live = redis.call('HGETALL', KEYS[3])
 for i = 1, #live, 2 do
   local mine = tonumber(redis.call('HGET', KEYS[2], live[i]) or '-1')
   if mine < tonumber(live[i + 1]) then return {0, 'behind on partition ' .. live[i]} end
 end
-local old = redis.call('HGET', KEYS[1], 'tenant:' .. ARGV[2])
-if not old then old = redis.call('HGET', KEYS[1], 'current') end
-redis.call('HSET', KEYS[1], 'tenant:' .. ARGV[2], ARGV[1])
+local old = redis.call('HGET', KEYS[1], tenant)
+if not old then old = redis.call('HGET', KEYS[1], current) end
+redis.call('HSET', KEYS[1], tenant, ARGV[1])
 redis.call('HDEL', KEYS[1], field)
-redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HINCRBY', KEYS[1], epoch, 1)
 return {1, old}
 """
 
@@ -162,7 +163,10 @@ def switch_tenant(
         new.offsets(topic),
         live.offsets(topic),
         str(new.version),
-        str(tenant_id),
+        tenant_rebuild_field(tenant_id),
+        tenant_field(tenant_id),
+        CURRENT,
+        EPOCH,
     )
     text = detail.decode() if isinstance(detail, bytes) else str(detail)
     return int(ok) == 1, text
@@ -179,13 +183,13 @@ def switch_current(client: redis.Redis, new: Layout, old: Layout, topic: str) ->
         old.offsets(topic),
         str(new.version),
         str(old.version),
+        CURRENT,
+        REBUILD,
+        EPOCH,
+        TENANT_FIELD_PREFIX,
     )
     text = detail.decode() if isinstance(detail, bytes) else str(detail)
     return int(ok) == 1, text
-
-
-def _escape(pattern: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", pattern)
 
 
 def delete_version(
@@ -194,7 +198,7 @@ def delete_version(
     """Remove a version's keys with SCAN + UNLINK in batches (never KEYS); returns the count."""
     deleted = 0
     batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{_escape(layout.root)}:*", count=1000):
+    for key in client.scan_iter(match=layout.every_key, count=1000):
         batch.append(key)
         if len(batch) >= 1000:
             deleted += int(client.unlink(*batch))
@@ -211,12 +215,12 @@ def delete_version(
 
 def stored_versions(client: redis.Redis, prefix: str) -> set[int]:
     """Every version that still has a format key."""
+    control = ControlLayout(prefix)
     found = set()
-    pattern = re.compile(rb"^" + re.escape(prefix.encode()) + rb":v(\d+):format$")
-    for key in client.scan_iter(match=f"{_escape(prefix)}:v*:format", count=1000):
-        match = pattern.match(key)
-        if match:
-            found.add(int(match.group(1)))
+    for key in client.scan_iter(match=control.format_keys, count=1000):
+        version = control.version_of_format_key(key)
+        if version is not None:
+            found.add(version)
     return found
 
 
@@ -240,11 +244,11 @@ def abandoned_versions(client: redis.Redis, prefix: str) -> set[int]:
 def delete_version_globals(client: redis.Redis, layout: Layout) -> int:
     """Remove a version's deployment-wide keys (offsets, readiness, ...) but not its tenants'
     keys or its format: what a tenant rebuild leaves behind once its tenant is switched."""
-    tenant_keys = f"{layout.root}:{{".encode()
-    keep = format_key(layout).encode()
+    tenant_keys = layout.tenant_keys_start.encode()
+    keep = layout.format_key.encode()
     doomed = [
         key
-        for key in client.scan_iter(match=f"{_escape(layout.root)}:*", count=1000)
+        for key in client.scan_iter(match=layout.every_key, count=1000)
         if not key.startswith(tenant_keys) and key != keep
     ]
     return int(client.unlink(*doomed)) if doomed else 0
@@ -254,7 +258,7 @@ def delete_tenant_keys(client: redis.Redis, prefix: str, version: int, tenant_id
     """Remove one tenant's keys of one version (SCAN + UNLINK in batches)."""
     deleted = 0
     batch: list[bytes] = []
-    pattern = f"{_escape(prefix)}:v{version}:{_escape('{' + str(tenant_id) + '}')}:*"
+    pattern = Layout(prefix, version).tenant_keys(tenant_id)
     for key in client.scan_iter(match=pattern, count=1000):
         batch.append(key)
         if len(batch) >= 1000:

@@ -1,35 +1,43 @@
-"""Packed cell blocks read back as (key, slot) -> value, so tests can assert on single cells."""
+"""A batch's cells read back as (key, slot) -> value, so tests can assert on single cells."""
 
 from __future__ import annotations
 
-import dataclasses
-import struct
+from dataclasses import dataclass, field
 
 from projector.cells import BatchWrites
+from projector.codec import CellKind
+from projector.facts import KINDS
 
 
-def unpacked(writes: BatchWrites) -> BatchWrites:
-    """A copy of `writes` with its blocks merged into `counters`, `hash_counters`, `maxima`."""
-    copy = dataclasses.replace(
-        writes,
-        counters=dict(writes.counters),
+@dataclass
+class CellsView:
+    """Counter cells by (key, slot), day-hash fields by (key, field), latest-date cells by
+    (key, slot), and the tenant meta extremes: what a batch adds to the projection's cells."""
+
+    counters: dict[tuple[str, int], int] = field(default_factory=dict)
+    hash_counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    maxima: dict[tuple[str, int], int] = field(default_factory=dict)
+    hash_minima: dict[tuple[str, str], int] = field(default_factory=dict)
+    hash_maxima: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def unpacked(writes: BatchWrites) -> CellsView:
+    """The cells of `writes` (its runs and its hash counters) as one view."""
+    view = CellsView(
         hash_counters=dict(writes.hash_counters),
-        maxima=dict(writes.maxima),
-        blocks=[],
+        hash_minima=dict(writes.hash_minima),
+        hash_maxima=dict(writes.hash_maxima),
     )
-    for block in writes.blocks:
-        op, key, payload = block[0], block[1], block[-1]
-        assert isinstance(payload, bytes)
-        values = struct.unpack(f">{len(payload) // 4}{'I' if op == 'X' else 'i'}", payload)
-        for slot, value in zip(values[0::2], values[1::2], strict=True):
-            if op == "B":
-                copy.counters[(key, slot)] = copy.counters.get((key, slot), 0) + value
-            elif op == "F":
-                kinds = block[2]
-                assert isinstance(kinds, int)
-                cell = (key, f"{slot // kinds}:{slot % kinds}")
-                copy.hash_counters[cell] = copy.hash_counters.get(cell, 0) + value
-            else:
-                assert op == "X", op
-                copy.maxima[(key, slot)] = max(copy.maxima.get((key, slot), -1), value)
-    return copy
+    for run in writes.cells:
+        ends = [*run.starts[1:], len(run.slots)]
+        for key, start, end in zip(run.keys, run.starts, ends, strict=True):
+            slots, values = run.slots[start:end].tolist(), run.values[start:end].tolist()
+            for slot, value in zip(slots, values, strict=True):
+                if run.kind is CellKind.COUNTER:
+                    view.counters[(key, slot)] = view.counters.get((key, slot), 0) + value
+                elif run.kind is CellKind.DAY_FIELD:
+                    cell = (key, f"{slot // KINDS}:{slot % KINDS}")
+                    view.hash_counters[cell] = view.hash_counters.get(cell, 0) + value
+                else:
+                    view.maxima[(key, slot)] = max(view.maxima.get((key, slot), -1), value)
+    return view

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import redis
 import redis.asyncio as aioredis
 
@@ -17,31 +18,49 @@ from events.schema import EVENT_ADAPTER, Event
 from projector.applier import Applier
 from projector.calendar import LocalCalendar
 from projector.cells import CellProjection
+from projector.config import ProjectorConfig
 from projector.layout import Layout
+from projector.runner import ProjectorRunner
+from projector.source import MemorySource
 from projector.store import ProjectorStore
 from projector.versions import current_layout
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+TOPIC = "customer-events"
 QUERY_KEYS = ("name", "department_id", "industry_id", "source_id", "progress_id", "tag_id")
 
 
 def applier(client: redis.Redis, prefix: str, zone: ZoneInfo = SHANGHAI) -> Applier:
     layout = current_layout(client, prefix)
     projection = CellProjection(layout, LocalCalendar(zone))
-    return Applier(ProjectorStore(client, layout), projection, "customer-events")
+    return Applier(ProjectorStore(client, layout), projection, TOPIC)
 
 
 def parsed(events: Iterable[Mapping[str, Any]]) -> list[Event]:
     return [EVENT_ADAPTER.validate_python(dict(event)) for event in events]
 
 
+def config(prefix: str, zone: ZoneInfo = SHANGHAI) -> ProjectorConfig:
+    """A projector's config for in-process runs (no Kafka: records come from memory)."""
+    return ProjectorConfig((), "redis://unused", TOPIC, "unused", prefix, zone)
+
+
+def memory_runner(
+    client: redis.Redis, prefix: str, batches: Iterable[Sequence[Mapping[str, Any]]]
+) -> ProjectorRunner:
+    """The live projector fed `batches` as its polls, one partition, on from its offset."""
+    start = ProjectorStore(client, current_layout(client, prefix)).applied_offsets(TOPIC)
+    polls = [[orjson.dumps(event) for event in batch] for batch in batches]
+    source = MemorySource.of_values(TOPIC, polls, start.get(0, 0))
+    return ProjectorRunner(config(prefix), client, source=source)
+
+
 def project(
     client: redis.Redis, prefix: str, batches: Iterable[Sequence[Mapping[str, Any]]]
 ) -> None:
-    """Apply each batch as one atomic projector write."""
-    apply = applier(client, prefix)
-    for batch in batches:
-        apply.apply(parsed(batch))
+    """Apply each batch as one atomic write, through the production pipeline (read-ahead,
+    carried states, fenced commit) until it has caught up."""
+    memory_runner(client, prefix, batches).run(until_caught_up=True)
 
 
 def statistics_query(reference_query: Mapping[str, Any], **extra: Any) -> StatisticsQuery:

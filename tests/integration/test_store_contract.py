@@ -17,8 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.params import SORT_FIELDS
-from projector.applier import Applier, Fenced, OffsetMove
+from projector.applier import Applier, OffsetMove
+from projector.cells import BatchWrites
+from projector.errors import Fenced
 from projector.layout import ControlLayout
+from projector.runner import RunStats
 from projector.versions import CURRENT
 from tests.conftest import delete_prefixed
 from tests.contract import (
@@ -35,7 +38,15 @@ from tests.contract import (
     scenarios,
     updated,
 )
-from tests.harness import SHANGHAI, applier, engine_rows, parsed, project, statistics_query
+from tests.harness import (
+    SHANGHAI,
+    applier,
+    engine_rows,
+    memory_runner,
+    parsed,
+    project,
+    statistics_query,
+)
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
 
@@ -481,3 +492,69 @@ def test_a_customer_that_comes_back_to_the_filter_brings_its_latest_follow_back(
         25: "2023-04-09 07:30:00",
         222: "2023-04-08 11:00:00",
     }
+
+
+# --- (g) a second writer between read and write: the batch is folded again ----------------------
+
+SECOND_WRITER = [
+    updated("w1", NOON + 90, customer=1, industry_id=5),
+    follow("w2", NOON + 100, employee=4, customer=1),
+]
+
+
+def test_a_state_changed_between_read_and_write_is_folded_again(
+    backend: Backend, client: redis.Redis, key_prefix: str
+) -> None:
+    """The production pipeline (read-ahead, carried states, fenced commit) fed from memory:
+    another writer changes customer 1 after the first batch was read and folded, so that
+    batch's write fails its state check and is re-folded, and the next batch (folded from
+    the first one's carried, now stale, state) is too. The answers are the reference's."""
+    polls = [STORED, KNOWN_ONLY]
+    runner = memory_runner(client, key_prefix, polls)
+    store = runner.store
+    real_commit = store.commit
+    outcomes: list[tuple[str, str] | None] = []
+
+    def racing_commit(writes: BatchWrites) -> tuple[str, str] | None:
+        if not outcomes:
+            other = backend.sync()  # another instance, on another partition holding customer 1
+            applier(other, key_prefix).apply(parsed(SECOND_WRITER))
+            other.close()
+        failed = real_commit(writes)
+        outcomes.append(failed)
+        return failed
+
+    store.commit = racing_commit  # type: ignore[method-assign]
+    stats = runner.run(until_caught_up=True)
+
+    customer_key = store.layout.customer(1, 1)
+    assert outcomes[0] == (customer_key, ""), "the first write met the other writer's state"
+    assert outcomes[1] is None, "then it was folded again and landed"
+    assert (customer_key, "") in outcomes[2:], "the next batch, folded from carried state, too"
+    assert stats.events == len(STORED) + len(KNOWN_ONLY)
+    everything = STORED + SECOND_WRITER + KNOWN_ONLY
+    for query in (
+        {"tenant_id": 1},
+        {"tenant_id": 1, "industry_id": 2},
+        {"tenant_id": 1, "industry_id": 5},
+    ):
+        want = expected(everything, query)
+        assert answer(backend, key_prefix, query) == (want, len(want)), query
+
+
+def test_state_lost_between_batches_is_rebuilt_from_the_earliest_offset(
+    backend: Backend, client: redis.Redis, key_prefix: str
+) -> None:
+    """The self-heal in-process: the projection disappears after the first batch; at the
+    next idle check the runner re-attaches, forgets the states it carried, and replays."""
+    runner = memory_runner(client, key_prefix, [STORED, [], KNOWN_ONLY])
+
+    def lose_everything(stats: RunStats) -> None:
+        if stats.batches == 1:
+            backend.delete(key_prefix)
+
+    runner.run(until_caught_up=True, on_batch=lose_everything)
+    assert runner.store.applied_offsets(runner.config.topic) == {0: 8}
+    for query in ({"tenant_id": 1}, {"tenant_id": 1, "industry_id": 2}):
+        want = expected(STORED + KNOWN_ONLY, query)
+        assert answer(backend, key_prefix, query) == (want, len(want)), query

@@ -9,10 +9,10 @@ import pytest
 
 from projector.calendar import LocalCalendar
 from projector.cells import BatchWrites, CellProjection
+from projector.codec import encode_writes
 from projector.facts import ALL, KINDS, Fact, Kind
 from projector.layout import Layout
-from projector.store import encode_writes
-from tests.cells_view import unpacked
+from tests.cells_view import CellsView, unpacked
 from tests.contract import NOON
 from tests.strategies import SHANGHAI
 
@@ -36,17 +36,23 @@ META = LAYOUT.meta(TENANT)
 )
 def test_increments_of_one_cell_add_up(deltas: list[int], total: int) -> None:
     writes = BatchWrites()
+    projection = CellProjection(LAYOUT, CALENDAR)
     for delta in deltas:
-        writes.count("k", 7, delta)
+        sign, count = (1, delta) if delta > 0 else (-1, -delta)
+        projection.facts(writes, TENANT, INDEX, [(Fact(3, Kind.LOST, NOON), count)], [ALL], sign)
         writes.hash_count("h", "f", delta)
-    assert writes.counters == {("k", 7): total}
+    projection.flush(writes)
+    total_cell = (LAYOUT.total(TENANT), slot(3, Kind.LOST))
+    assert unpacked(writes).counters.get(total_cell, 0) == total
     assert writes.hash_counters == {("h", "f"): total}
 
 
 def test_a_cancelled_increment_is_not_sent_to_the_store() -> None:
     writes = BatchWrites()
-    writes.count("k", 7, 1)
-    writes.count("k", 7, -1)
+    projection = CellProjection(LAYOUT, CALENDAR)
+    projection.facts(writes, TENANT, INDEX, [(Fact(3, Kind.LOST, NOON), 1)], ["i1"], 1)
+    projection.facts(writes, TENANT, INDEX, [(Fact(3, Kind.LOST, NOON), 1)], ["i1"], -1)
+    projection.flush(writes)
     writes.hash_count("h", "f", 2)
     writes.hash_count("h", "f", -2)
     assert encode_writes(writes) == [0]
@@ -55,13 +61,16 @@ def test_a_cancelled_increment_is_not_sent_to_the_store() -> None:
 @pytest.mark.parametrize("order", list(itertools.permutations([5, 9, 7])), ids=str)
 def test_latest_keeps_the_maximum_and_min_max_keep_the_extremes(order: tuple[int, ...]) -> None:
     writes = BatchWrites()
+    projection = CellProjection(LAYOUT, CALENDAR)
     for second in order:
-        writes.latest("x", 1, second)
+        fact = Fact(3, Kind.FOLLOW, NOON + second)
+        projection.facts(writes, TENANT, INDEX, [(fact, 1)], [ALL])
         writes.hash_min("meta", "first_day", second)
         writes.hash_max("meta", "last_day", second)
-    assert writes.maxima == {("x", 1): 9}
-    assert writes.hash_minima == {("meta", "first_day"): 5}
-    assert writes.hash_maxima == {("meta", "last_day"): 9}
+    projection.flush(writes)
+    assert unpacked(writes).maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 9 + 1
+    assert writes.hash_minima[("meta", "first_day")] == 5
+    assert writes.hash_maxima[("meta", "last_day")] == 9
 
 
 @pytest.mark.parametrize(
@@ -86,12 +95,13 @@ def test_a_check_expects_the_first_value_read() -> None:
 
 def test_len_counts_distinct_cells_not_calls() -> None:
     writes = BatchWrites()
-    writes.count("k", 1, 1)
-    writes.count("k", 1, 1)
-    writes.latest("x", 0, 5)
+    projection = CellProjection(LAYOUT, CALENDAR)
+    for _ in range(2):  # a day, a month and a total counter; three latest-date cells
+        projection.facts(writes, TENANT, INDEX, [(Fact(3, Kind.FOLLOW, NOON), 1)], [ALL])
     writes.member("s", "1", True)
     writes.member("s", "1", False)
-    assert len(writes) == 3
+    projection.flush(writes)
+    assert len(writes) == 6 + 2 + 1  # + first_day, last_day; + one member
 
 
 # --- which cells a fact touches -----------------------------------------------------------------
@@ -101,11 +111,11 @@ def slot(employee: int, kind: Kind) -> int:
     return INDEX[employee] * KINDS + kind
 
 
-def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: bool) -> BatchWrites:
+def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: bool) -> CellsView:
     """The `*` slice: day, month and total counters; maxima and the tenant's day span if dated."""
     day = CALENDAR.day(second)
     month = CALENDAR.month(day)
-    writes = BatchWrites()
+    writes = CellsView()
     for key in (
         LAYOUT.day(TENANT, ALL, day),
         LAYOUT.month(TENANT, ALL, month),
@@ -126,10 +136,10 @@ def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: b
     return writes
 
 
-def expected_filter(slice_: str, employee: int, kind: Kind, second: int, delta: int) -> BatchWrites:
+def expected_filter(slice_: str, employee: int, kind: Kind, second: int, delta: int) -> CellsView:
     """A filter slice: a per-day hash field and the month counter; never maxima."""
     day = CALENDAR.day(second)
-    writes = BatchWrites()
+    writes = CellsView()
     field = f"{INDEX[employee]}:{int(kind)}"
     writes.hash_counters[(LAYOUT.day(TENANT, slice_, day), field)] = delta
     month = CALENDAR.month(day)
@@ -165,11 +175,11 @@ def test_the_cells_one_fact_touches(
     projection = CellProjection(LAYOUT, CALENDAR)
     projection.facts(writes, TENANT, INDEX, [(fact, count)], [slice_], sign)
     projection.flush(writes)
-    writes = unpacked(writes)
+    cells = unpacked(writes)
     if slice_ == ALL:
-        assert writes == expected_all(employee, kind, NOON, sign * count, dated=dated)
+        assert cells == expected_all(employee, kind, NOON, sign * count, dated=dated)
     else:
-        assert writes == expected_filter(slice_, employee, kind, NOON, sign * count)
+        assert cells == expected_filter(slice_, employee, kind, NOON, sign * count)
 
 
 @pytest.mark.parametrize(
@@ -182,10 +192,10 @@ def test_a_fact_is_bucketed_on_its_local_day(instant: int, local_day: date) -> N
     projection = CellProjection(LAYOUT, CALENDAR)
     projection.facts(writes, TENANT, INDEX, [(Fact(3, Kind.FOLLOW, instant), 1)], [ALL, "i1"])
     projection.flush(writes)
-    writes = unpacked(writes)
+    cells = unpacked(writes)
     day = LocalCalendar.day_of(local_day)
-    assert (LAYOUT.day(TENANT, ALL, day), slot(3, Kind.FOLLOW)) in writes.counters
-    assert (LAYOUT.day(TENANT, "i1", day), f"2:{int(Kind.FOLLOW)}") in writes.hash_counters
+    assert (LAYOUT.day(TENANT, ALL, day), slot(3, Kind.FOLLOW)) in cells.counters
+    assert (LAYOUT.day(TENANT, "i1", day), f"2:{int(Kind.FOLLOW)}") in cells.hash_counters
 
 
 def test_several_slices_and_facts_merge_into_one_set_of_writes() -> None:
@@ -194,12 +204,12 @@ def test_several_slices_and_facts_merge_into_one_set_of_writes() -> None:
     projection = CellProjection(LAYOUT, CALENDAR)
     projection.facts(writes, TENANT, INDEX, facts, [ALL, "i1", "t2"])
     projection.flush(writes)
-    writes = unpacked(writes)
+    cells = unpacked(writes)
     follow = slot(3, Kind.FOLLOW)
-    assert writes.counters[(LAYOUT.total(TENANT), follow)] == 2
-    assert writes.counters[(LAYOUT.month(TENANT, "t2", MONTH), follow)] == 2
-    assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 2
-    assert writes.maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 61
+    assert cells.counters[(LAYOUT.total(TENANT), follow)] == 2
+    assert cells.counters[(LAYOUT.month(TENANT, "t2", MONTH), follow)] == 2
+    assert cells.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 2
+    assert cells.maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 61
 
 
 def test_a_vast_tenants_employee_beyond_the_packed_code_still_gets_its_cells() -> None:
@@ -210,13 +220,13 @@ def test_a_vast_tenants_employee_beyond_the_packed_code_still_gets_its_cells() -
     facts = [(Fact(7, Kind.FOLLOW, NOON), 1), (Fact(3, Kind.FOLLOW, NOON), 1)]
     projection.facts(writes, TENANT, far, facts, [ALL, "i1"])
     projection.flush(writes)
-    writes = unpacked(writes)
+    cells = unpacked(writes)
     far_slot = 4_000_000 * KINDS + Kind.FOLLOW
-    assert writes.counters[(LAYOUT.day(TENANT, ALL, DAY), far_slot)] == 1
-    assert writes.counters[(LAYOUT.month(TENANT, "i1", MONTH), far_slot)] == 1
-    assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "4000000:3")] == 1
-    assert writes.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 1
-    assert writes.maxima[(LAYOUT.total_max(TENANT), 4_000_000 * 2 + 1)] == NOON + 1
+    assert cells.counters[(LAYOUT.day(TENANT, ALL, DAY), far_slot)] == 1
+    assert cells.counters[(LAYOUT.month(TENANT, "i1", MONTH), far_slot)] == 1
+    assert cells.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "4000000:3")] == 1
+    assert cells.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 1
+    assert cells.maxima[(LAYOUT.total_max(TENANT), 4_000_000 * 2 + 1)] == NOON + 1
 
 
 def test_facts_of_one_batch_that_cancel_out_write_nothing() -> None:
@@ -227,5 +237,5 @@ def test_facts_of_one_batch_that_cancel_out_write_nothing() -> None:
     projection.facts(writes, TENANT, INDEX, facts, ["i1"], -1)
     projection.facts(writes, TENANT, INDEX, facts, ["i1"], 1)
     projection.flush(writes)
-    assert writes.blocks == []
+    assert writes.cells == []
     assert encode_writes(writes) == [0]

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from projector.customer import CustomerState, apply, dumps, has_digest, loads, loads_facts
+from projector.errors import CorruptState
 from projector.facts import ALL, Attributes, Fact, Kind, slices_of
 from tests.contract import (
     EMPLOYEE,
@@ -456,7 +457,7 @@ def test_loads_facts_reads_only_the_facts_of_a_stored_state() -> None:
     facts = dict(zip(zip(flat[0::4], flat[1::4], flat[2::4], strict=True), flat[3::4], strict=True))
     assert facts == state.facts
     assert loads_facts(None) == []
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(CorruptState, match="format"):
         loads_facts(b'{"v": 1, "f": []}')
 
 
@@ -487,5 +488,5 @@ def test_no_stored_state_is_a_fresh_customer(raw: bytes | None) -> None:
 def test_loads_refuses_another_format_version(version: object) -> None:
     data = orjson.loads(dumps(fold(RICH)))
     data["v"] = version
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(CorruptState, match="format"):
         loads(orjson.dumps(data))

@@ -8,9 +8,11 @@ from datetime import date
 import numpy as np
 import pytest
 
-from api.latest import SliceCells, cell_field, parse_day_hash
+from api.latest import SliceCells
 from api.statistics import add_day_cells, latest_second
 from projector.calendar import LocalCalendar
+from projector.codec import day_field as cell_field
+from projector.codec import parse_day_hash
 from projector.facts import KINDS, Kind
 from tests.strategies import SHANGHAI
 

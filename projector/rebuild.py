@@ -1,0 +1,242 @@
+"""Rebuild: replay the topic into a new version while the API answers from the current one,
+switch atomically once the new one has caught up, then delete the old one.
+
+Safe to interrupt: the version being built keeps its own offsets (written atomically
+with its state), so running it again resumes where it stopped. A lock with a short
+lease (redis-py's `Lock`, renewed while we run) refuses a second concurrent rebuild;
+the lease of a killed process runs out by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+from redis.exceptions import LockError
+
+from projector.config import ProjectorConfig
+from projector.layout import ControlLayout, Layout
+from projector.role import Role
+from projector.runner import ProjectorRunner, RunStats
+from projector.versions import (
+    CURRENT,
+    PROJECTION_FORMAT,
+    abandoned_versions,
+    allocate_version,
+    delete_tenant_keys,
+    delete_version,
+    delete_version_globals,
+    field_version,
+    switch_current,
+    switch_tenant,
+    written_format,
+)
+
+log = logging.getLogger(__name__)
+LEASE_S = 6.0
+PROGRESS_FIELDS = ("rebuild_done", "rebuild_total", "rebuild_started")
+
+
+class Outcome(enum.IntEnum):
+    SWITCHED = 0
+    LOCKED = 1
+    INTERRUPTED = 130
+
+
+@dataclass(slots=True)
+class Result:
+    outcome: Outcome
+    version: int | None = None
+    events: int = 0
+    holder: str = ""
+    """Who holds the lock, when `LOCKED`."""
+
+
+class RebuildLock:
+    """One rebuild at a time: redis-py's `Lock` (its release and renewal are atomic, unlike
+    a GET then PEXPIRE/DEL), renewed in a thread while we run; it expires if we die."""
+
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self.client = client
+        self.key = key
+        self.token = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%H:%M:%S')}"
+        self.lock = client.lock(key, timeout=LEASE_S, thread_local=False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True)
+
+    def acquire(self) -> str | None:
+        """None when acquired, else who holds it."""
+        if self.lock.acquire(blocking=False, token=self.token):
+            self._thread.start()
+            return None
+        holder = self.client.get(self.key)
+        left = self.client.pttl(self.key)
+        who = holder.decode() if isinstance(holder, bytes) else str(holder)
+        return f"{who} (lease ends in {max(left, 0) / 1000:.0f} s)"
+
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_S / 3):
+            try:
+                self.lock.reacquire()
+            except (LockError, redis.RedisError) as exc:
+                log.warning("could not renew the rebuild lease: %s", exc)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        with contextlib.suppress(LockError, redis.RedisError):
+            self.lock.release()
+
+
+def _target(client: redis.Redis, prefix: str, field_: str) -> tuple[Layout, bool]:
+    """The version to build: the interrupted one if it is still readable, else a new one."""
+    pending = field_version(client, prefix, field_)
+    if pending is not None:
+        layout = Layout(prefix, pending)
+        if written_format(client, layout) == PROJECTION_FORMAT:
+            return layout, True
+        delete_version(client, layout)
+    layout = allocate_version(client, prefix)
+    client.hset(
+        ControlLayout(prefix).key,
+        mapping={field_: layout.version, "rebuild_started": int(time.time())},
+    )
+    return layout, False
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    version: int
+    done: int
+    total: int
+
+
+class ProgressReport:
+    """`on_batch` of a rebuild's runner: the figures in the control hash (for `status`) and
+    to the caller's renderer, at most every `every` s."""
+
+    def __init__(
+        self, client: redis.Redis, runner: ProjectorRunner, show: Callable[[Progress], None]
+    ) -> None:
+        self.client = client
+        self.runner = runner
+        self.show = show
+        self.every = 0.5
+        self.last = 0.0
+
+    def __call__(self, stats: RunStats | None = None) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        done, total = self.runner.progress()
+        control = self.runner.role.control.key
+        self.client.hset(control, mapping={"rebuild_done": done, "rebuild_total": total})
+        self.show(Progress(self.runner.layout.version, done, total))
+
+
+@dataclass
+class Switcher:
+    """`on_caught_up` of a rebuild's runner: try the atomic switch, remember what it replaced."""
+
+    client: redis.Redis
+    runner: ProjectorRunner
+    target: Layout
+    topic: str
+    tenant: int | None
+    switched_from: list[int] = field(default_factory=list)
+
+    def __call__(self) -> bool:
+        prefix = self.target.prefix
+        current = field_version(self.client, prefix, CURRENT)
+        if self.tenant is not None:
+            live = Layout(prefix, current or 0)
+            done, detail = switch_tenant(self.client, self.target, live, self.tenant, self.topic)
+            replaced = int(detail) if done else None
+        else:
+            partitions = self.runner.partitions()
+            self.client.hset(
+                self.target.ready_key,
+                mapping={"partitions": len(partitions), **dict.fromkeys(map(str, partitions), 1)},
+            )
+            if current is None:  # nothing live: the rebuild simply becomes current
+                control = self.runner.role.control.key
+                self.client.hset(control, CURRENT, self.target.version)
+                self.client.hdel(control, self.runner.role.fence_field)
+                return True
+            old = Layout(prefix, current)
+            done, detail = switch_current(self.client, self.target, old, self.topic)
+            replaced = current if done else None
+        if replaced is None:
+            log.debug("not switching yet: %s", detail)
+            return False
+        self.switched_from.append(replaced)
+        return True
+
+
+def _clean_up(client: redis.Redis, switcher: Switcher, keep_old: bool) -> None:
+    """After the switch: the progress fields, then what the new version replaced."""
+    target, tenant = switcher.target, switcher.tenant
+    client.hdel(ControlLayout(target.prefix).key, *PROGRESS_FIELDS)
+    if tenant is not None:
+        delete_version_globals(client, target)
+        for old in switcher.switched_from:
+            if not keep_old:
+                removed = delete_tenant_keys(client, target.prefix, old, tenant)
+                log.info("deleted tenant %d's keys of v%d: %d keys", tenant, old, removed)
+    elif not keep_old:
+        for old in abandoned_versions(client, target.prefix):
+            removed = delete_version(client, Layout(target.prefix, old))
+            log.info("deleted v%d: %d keys", old, removed)
+    else:
+        log.info("keeping v%s as asked", ", v".join(map(str, switcher.switched_from)))
+
+
+def rebuild(
+    config: ProjectorConfig,
+    client: redis.Redis,
+    *,
+    keep_old: bool = False,
+    tenant: int | None = None,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+) -> Result:
+    """Replay into a new (or the interrupted) version and make it current. With `tenant`, only
+    that tenant is replayed, and it alone moves to the new version."""
+    prefix = config.key_prefix
+    lock = RebuildLock(client, ControlLayout(prefix).rebuild_lock)
+    holder = lock.acquire()
+    if holder is not None:
+        return Result(Outcome.LOCKED, holder=holder)
+    try:
+        for version in abandoned_versions(client, prefix):
+            log.info("deleting abandoned version v%d", version)
+            delete_version(client, Layout(prefix, version))
+        role = Role.rebuilding(Layout(prefix, 0), tenant)
+        target, resumed = _target(client, prefix, role.fence_field)
+        log.info(
+            "%s rebuild%s into v%d; the API keeps answering from v%s",
+            "resuming the" if resumed else "starting a",
+            "" if tenant is None else f" of tenant {tenant}",
+            target.version,
+            field_version(client, prefix, CURRENT),
+        )
+        runner = ProjectorRunner(config, client, Role.rebuilding(target, tenant))
+        runner.install_signal_handlers()
+        switcher = Switcher(client, runner, target, config.topic, tenant)
+        report = ProgressReport(client, runner, on_progress)
+        stats = runner.run(on_batch=report, on_caught_up=switcher)
+        if not stats.done:
+            return Result(Outcome.INTERRUPTED, target.version, stats.events)
+        _clean_up(client, switcher, keep_old)
+        return Result(Outcome.SWITCHED, target.version, stats.events)
+    finally:
+        lock.release()
