@@ -240,7 +240,7 @@ def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
         "CUSTSTATS_KEY_PREFIX": prefix,
     }
     client = redis.Redis.from_url(private_redis.url)
-    app = create_app(Settings(redis_url=private_redis.url, key_prefix=prefix))
+    app = create_app(Settings(redis_url=private_redis.url, key_prefix=prefix).api_config())
     projector = start(env, tmp_path / "projector.log", "projector")
     try:
         with TestClient(app) as http:
@@ -342,7 +342,9 @@ def test_projector_meeting_an_older_format_rebuilds_into_a_new_version(
     assert first.wait(timeout=90) == 0
     old = field_version(redis_client, key_prefix, CURRENT)
     redis_client.set(f"{key_prefix}:v{old}:format", 0)  # as if written by older code
-    with TestClient(create_app(Settings(redis_url=redis_url, key_prefix=key_prefix))) as http:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url, key_prefix=key_prefix).api_config())
+    ) as http:
         answer = http.post("/business/1/plugin/CustomerManage/getStatisticsList", json={})
         assert answer.status_code == 503
         assert "format" in answer.json()["msg"]

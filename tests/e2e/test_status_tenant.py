@@ -21,9 +21,10 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
-from api.app import api_key_digest, create_app
+from api.app import create_app
 from custstats.servers import free_port
 from custstats.settings import Settings
+from projector.control import api_key_digest
 from projector.versions import PROJECTION_FORMAT
 from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import project
@@ -275,7 +276,7 @@ def test_status_with_a_server_unreachable_exits_2_with_one_line(
 
 @pytest.fixture
 def api(redis_url: str, key_prefix: str) -> Iterator[TestClient]:
-    app = create_app(Settings(redis_url=redis_url, key_prefix=key_prefix))
+    app = create_app(Settings(redis_url=redis_url, key_prefix=key_prefix).api_config())
     with TestClient(app) as client:
         yield client
 

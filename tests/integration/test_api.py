@@ -22,9 +22,10 @@ import pytest
 import redis
 from starlette.exceptions import StarletteDeprecationWarning
 
-from api.app import api_key_digest, create_app
+from api.app import create_app
 from custstats.servers import free_port
 from custstats.settings import Settings
+from projector.control import api_key_digest
 from projector.layout import ControlLayout
 from projector.versions import ready_key
 from tests.harness import layout_of, project
@@ -179,7 +180,7 @@ def settings(redis_url: str, key_prefix: str) -> Settings:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings.api_config()), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -576,6 +577,29 @@ def test_registered_tenant_answers_before_any_projector_ran(
     assert body(post_json(api, 41, {})) == INVALID_APPID
 
 
+@pytest.mark.parametrize("tenant", [10**18 - 1, 10**18, 2**62, 2**63 - 1])
+def test_every_tenant_up_to_2_pow_63_minus_1_can_be_queried(
+    api: TestClient, redis_client: redis.Redis, key_prefix: str, tenant: int
+) -> None:
+    """SPEC §1/§3: tenants 1 .. 2^63-1 are valid; beyond that the URL names no tenant."""
+    assert body(post_json(api, tenant, {})) == INVALID_APPID
+    redis_client.sadd(ControlLayout(key_prefix).registered_tenants, str(tenant))
+    for response in (post_json(api, tenant, {}), get_query(api, tenant, {})):
+        paginator = page_of(response)
+        assert paginator["total"] == 0
+        assert paginator["path"].endswith(
+            f"/business/{tenant}/plugin/CustomerManage/getStatisticsList"
+        )
+
+
+def test_tenant_beyond_2_pow_63_minus_1_is_invalid_appid(
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    redis_client.sadd(ControlLayout(key_prefix).registered_tenants, str(2**63), str(2**64))
+    for tenant in (2**63, 2**64):
+        assert body(post_json(api, tenant, {})) == INVALID_APPID
+
+
 def test_api_key_set_by_the_operator_is_required(
     api: TestClient, redis_client: redis.Redis, key_prefix: str, hand: Any
 ) -> None:
@@ -774,7 +798,7 @@ def test_public_base_url_wins_over_host_and_proxy_headers(
     redis_url: str, key_prefix: str, hand: Any, configured: str
 ) -> None:
     settings = settings_for(redis_url, key_prefix, public_base_url=configured)
-    with TestClient(create_app(settings)) as api:
+    with TestClient(create_app(settings.api_config())) as api:
         headers = {"Host": "internal:8000", "X-Forwarded-Host": "proxy.example"}
         paginator = page_of(post_json(api, 28, {"page": 2}, headers=headers))
     path = "https://stats.example.com/business/28/plugin/CustomerManage/getStatisticsList"
@@ -859,7 +883,7 @@ def test_readyz_once_the_projector_caught_up_with_every_partition(
 
 def test_unreachable_redis_is_a_503_not_a_stack_trace(key_prefix: str) -> None:
     settings = settings_for(f"redis://127.0.0.1:{free_port()}/0", key_prefix)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+    with TestClient(create_app(settings.api_config()), raise_server_exceptions=False) as api:
         statistics = api.post(ENDPOINT.format(25), json={})
         ready = api.get("/readyz")
         health = api.get("/healthz")

@@ -132,7 +132,10 @@ def test_settings_env_points_a_custstats_process_at_the_test_servers(
     settings_env: EnvFactory, kafka_bootstrap: str, redis_url: str, key_prefix: str
 ) -> None:
     env = settings_env()
-    code = "from custstats.settings import Settings; print(Settings().model_dump_json())"
+    code = (
+        "import json; from custstats.settings import Settings; s = Settings(); "
+        "print(json.dumps(s.model_dump(mode='json') | {'redis_url': s.redis()}))"
+    )
     run = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )

@@ -62,7 +62,9 @@ def test_profiles_new_employees_and_a_rebuilt_store_show_immediately(
 ) -> None:
     first = [profile("p1", 1, "Alice", 1_700_000_000), follow("f1", 1, 10, 1_700_000_100)]
     project(redis_client, key_prefix, [first])
-    with TestClient(create_app(Settings(redis_url=redis_url, key_prefix=key_prefix))) as http:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url, key_prefix=key_prefix).api_config())
+    ) as http:
         assert rows(http) == expected(first)
         assert rows(http) == expected(first)  # answered from the kept staff
 
