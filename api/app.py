@@ -52,7 +52,7 @@ class LegacyAPI(FastAPI):
 
 def _restore_examples(schema: dict[str, Any], route: APIRoute) -> None:
     operations = schema["paths"][route.path_format]
-    for method in route.methods:
+    for method in route.methods or ():
         responses = operations[method.lower()]["responses"]
         for status, declared in route.responses.items():
             for media, content in declared.get("content", {}).items():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -20,6 +19,7 @@ from typing import IO, Any, Protocol
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
+from custstats.progress import ProgressLine
 from custstats.settings import Settings
 from events.decode import Poison, decode
 from events.schema import record_key
@@ -197,41 +197,30 @@ def _check_topic(producer: KafkaProducer, topic: str) -> None:
 
 
 class Progress:
-    """Progress on stderr: one updating line on a terminal, a line every 5 s otherwise."""
+    """Progress of `publish` on stderr (see `ProgressLine`), and the rejected lines as they come."""
 
     TTY_INTERVAL_S = 0.2
     LOG_INTERVAL_S = 5.0
 
     def __init__(self, stream: IO[str]) -> None:
+        self._line = ProgressLine(
+            stream, tty_interval=self.TTY_INTERVAL_S, log_interval=self.LOG_INTERVAL_S
+        )
         self._stream = stream
-        self._tty = stream.isatty()
-        self._interval = self.TTY_INTERVAL_S if self._tty else self.LOG_INTERVAL_S
-        self._next = time.monotonic() + self._interval
         self._shown = 0
-        self._drawn = False
 
     def __call__(self, report: PublishReport) -> None:
         if self._shown < min(len(report.rejected), SHOWN_REJECTS):
             self._show_rejects(report.rejected)
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self._interval
-            text = (
+        self._line.update(
+            lambda: (
                 f"line {report.lines}: published {report.published}, "
                 f"rejected {len(report.rejected)}"
             )
-            if self._tty:
-                self._stream.write(f"\r\x1b[K{text}")
-                self._drawn = True
-            else:
-                self._stream.write(f"{text}\n")
-            self._stream.flush()
+        )
 
     def clear(self) -> None:
-        """Erase the updating line so the next message starts at column 0."""
-        if self._drawn:
-            self._stream.write("\r\x1b[K")
-            self._drawn = False
+        self._line.clear()
 
     def finish(self, report: PublishReport, topic: str) -> None:
         self._show_rejects(report.rejected)
@@ -254,5 +243,5 @@ class Progress:
     def _show_rejects(self, rejected: list[tuple[int, str]]) -> None:
         self.clear()
         for number, reason in rejected[self._shown : SHOWN_REJECTS]:
-            self._stream.write(f"line {number}: {reason}\n")
+            self._line.write(f"line {number}: {reason}")
         self._shown = max(self._shown, min(len(rejected), SHOWN_REJECTS))

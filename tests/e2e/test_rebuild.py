@@ -18,15 +18,14 @@ import redis.asyncio as aioredis
 from kafka import KafkaProducer
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from custstats.servers import EmbeddedRedis
-from custstats.settings import Settings
 from events.schema import EVENT_ADAPTER, record_key
 from projector.versions import CURRENT, REBUILD, field_version, stored_versions
 from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
+from tests.support.api import api_app
 
 pytestmark = pytest.mark.e2e
 Position = tuple[int, int]
@@ -240,7 +239,7 @@ def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
         "CUSTSTATS_KEY_PREFIX": prefix,
     }
     client = redis.Redis.from_url(private_redis.url)
-    app = create_app(Settings(redis_url=private_redis.url, key_prefix=prefix).api_config())
+    app = api_app(private_redis.url, prefix)
     projector = start(env, tmp_path / "projector.log", "projector")
     try:
         with TestClient(app) as http:
@@ -342,9 +341,7 @@ def test_projector_meeting_an_older_format_rebuilds_into_a_new_version(
     assert first.wait(timeout=90) == 0
     old = field_version(redis_client, key_prefix, CURRENT)
     redis_client.set(f"{key_prefix}:v{old}:format", 0)  # as if written by older code
-    with TestClient(
-        create_app(Settings(redis_url=redis_url, key_prefix=key_prefix).api_config())
-    ) as http:
+    with TestClient(api_app(redis_url, key_prefix)) as http:
         answer = http.post("/business/1/plugin/CustomerManage/getStatisticsList", json={})
         assert answer.status_code == 503
         assert "format" in answer.json()["msg"]

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 import redis
+from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
 from api.app import create_app
@@ -165,7 +166,7 @@ def reference_page(
 def settings_for(redis_url: str, key_prefix: str, **extra: Any) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
+        redis_url=SecretStr(redis_url),
         key_prefix=key_prefix,
         display_tz="Asia/Shanghai",
         public_base_url=extra.pop("public_base_url", None),
