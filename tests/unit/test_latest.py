@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from api.latest import SliceCells, cell_field, parse_day_hash
-from api.statistics import add_day_cells, latest_second
+from api.tally import add_day_cells, latest_second
 from projector.calendar import LocalCalendar
 from projector.facts import KINDS, Kind
 from tests.strategies import SHANGHAI
