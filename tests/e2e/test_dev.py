@@ -32,9 +32,9 @@ from custstats.demo import demo_events
 from custstats.dev import applied_offsets
 from custstats.servers import LOOPBACK, free_port
 from custstats.settings import Settings
-from tests.conftest import EnvFactory, TopicFactory
-from tests.integration.test_api import REFERENCE_QUERIES, reference_page
 from tests.messy import messy_events
+from tests.support.reference_api import REFERENCE_QUERIES, reference_page
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.e2e
 

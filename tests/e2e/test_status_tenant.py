@@ -24,9 +24,9 @@ from kafka import KafkaProducer
 from custstats.servers import free_port
 from projector.control import api_key_digest
 from projector.versions import PROJECTION_FORMAT
-from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import project
 from tests.support.api import api_app
+from tests.support.servers import EnvFactory, TopicFactory
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for httpx2 under its TestClient; with httpx it works the same.

@@ -17,7 +17,7 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from custstats.servers import EmbeddedRedis
-from tests.conftest import EnvFactory, TopicFactory
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from tests.conftest import delete_prefixed
 from tests.harness import SHANGHAI, project
 from tests.reference import reference_rows, reference_sorted
 from tests.support.api import api_app
+from tests.support.servers import delete_prefixed
 
 pytestmark = pytest.mark.integration
 URL = "/business/7/plugin/CustomerManage/getStatisticsList"

@@ -20,7 +20,6 @@ from api.params import SORT_FIELDS
 from projector.applier import Applier, Fenced, OffsetMove
 from projector.layout import ControlLayout
 from projector.versions import CURRENT
-from tests.conftest import delete_prefixed
 from tests.contract import (
     MESSY_QUERIES,
     MESSY_SEED,
@@ -38,6 +37,7 @@ from tests.contract import (
 from tests.harness import SHANGHAI, applier, engine_rows, parsed, project, statistics_query
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
+from tests.support.servers import delete_prefixed
 
 pytestmark = pytest.mark.integration
 
