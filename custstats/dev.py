@@ -65,7 +65,7 @@ class _StopOnSignal:
         self.stopping = False
         self._previous: dict[int, Any] = {}
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.stopping:
             log.info("already stopping")
             return
@@ -77,7 +77,7 @@ class _StopOnSignal:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 

@@ -38,7 +38,7 @@ class PublishError(Exception):
 class Delivery(Protocol):
     """What `send` returns: kafka-python's FutureRecordMetadata, or a test's fake."""
 
-    def add_errback(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def add_errback(self, _f: Callable[..., Any], /, *_args: Any, **_kwargs: Any) -> Any: ...
 
 
 class Producer(Protocol):

@@ -276,7 +276,8 @@ ROW_222 = {
 }
 
 
-def test_rows_carry_the_numbers_of_the_events(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_rows_carry_the_numbers_of_the_events(api: TestClient) -> None:
     page = page_of(post_json(api, 25, {}))
     assert [row["id"] for row in page["data"]] == [222, 223, 225, 224]  # ties by id
     assert page["data"][0] == ROW_222
@@ -386,6 +387,7 @@ URL = "http://testserver/business/28/plugin/CustomerManage/getStatisticsList"
 ORDER_28 = [310, 305, *[e for e in range(301, 324) if e not in (305, 310)]]
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("page", "ids", "first", "last", "prev_page", "next_page"),
     [
@@ -398,7 +400,6 @@ ORDER_28 = [310, 305, *[e for e in range(301, 324) if e not in (305, 310)]]
 )
 def test_envelope_fields_on_each_page(
     api: TestClient,
-    hand: Any,
     page: int,
     ids: list[int],
     first: int | None,
@@ -424,7 +425,8 @@ def test_envelope_fields_on_each_page(
     }
 
 
-def test_body_bytes_have_the_legacy_key_order_and_raw_utf8(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_body_bytes_have_the_legacy_key_order_and_raw_utf8(api: TestClient) -> None:
     raw = post_json(api, 25, {"per_page": 1}).content
     assert raw.startswith(b'{"result":1,"msg":"ok","data":{"current_page":1,"data":[{"id":222,')
     assert "谢梓杰".encode() in raw  # not \u escaped, as the legacy PHP answered
@@ -438,8 +440,9 @@ def test_body_bytes_have_the_legacy_key_order_and_raw_utf8(api: TestClient, hand
     ]
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize("page", [1, 3])
-def test_total_zero_is_one_empty_page(api: TestClient, hand: Any, page: int) -> None:
+def test_total_zero_is_one_empty_page(api: TestClient, page: int) -> None:
     paginator = page_of(post_json(api, 25, {"search": {"name": "nobody"}, "page": page}))
     prev_url = None if page == 1 else f"{URL.replace('28', '25')}?page={page - 1}"
     assert (paginator["data"], paginator["total"], paginator["last_page"]) == ([], 0, 1)
@@ -447,16 +450,18 @@ def test_total_zero_is_one_empty_page(api: TestClient, hand: Any, page: int) -> 
     assert paginator["prev_page_url"] == prev_url
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize("page", ["abc", "0", "-3", "1.5", "", [2]])
-def test_a_bad_page_is_page_one_as_in_laravel(api: TestClient, hand: Any, page: Any) -> None:
+def test_a_bad_page_is_page_one_as_in_laravel(api: TestClient, page: Any) -> None:
     assert page_of(post_json(api, 28, {"page": page}))["current_page"] == 1
 
 
 # --- the opportunity plugin ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hand")
 def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
-    api: TestClient, hand: Any, redis_client: redis.Redis, key_prefix: str
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     assert all("opportunity_count" in row for row in page_of(post_json(api, 25, {}))["data"])
     assert all("opportunity_count" not in row for row in page_of(post_json(api, 26, {}))["data"])
@@ -481,6 +486,7 @@ def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
     assert page_of(post_json(api, 26, {}))["data"][0]["opportunity_count"] == 1
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("tenant", "mode", "shown"),
     [
@@ -494,7 +500,6 @@ def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
 )
 def test_operator_override_of_the_opportunity_plugin(
     api: TestClient,
-    hand: Any,
     redis_client: redis.Redis,
     key_prefix: str,
     tenant: int,
@@ -511,6 +516,7 @@ def test_operator_override_of_the_opportunity_plugin(
 # --- tenants and API keys --------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     "tenant",
     [
@@ -528,16 +534,15 @@ def test_operator_override_of_the_opportunity_plugin(
         "２５",
     ],
 )
-def test_unknown_or_malformed_tenant_is_invalid_appid(
-    api: TestClient, hand: Any, tenant: str
-) -> None:
+def test_unknown_or_malformed_tenant_is_invalid_appid(api: TestClient, tenant: str) -> None:
     for response in (post_json(api, tenant, {}), get_query(api, tenant, {})):
         assert response.status_code == 200
         assert orjson.loads(response.content) == INVALID_APPID
 
 
+@pytest.mark.usefixtures("hand")
 def test_registered_tenant_without_events_answers_an_empty_page(
-    api: TestClient, redis_client: redis.Redis, key_prefix: str, hand: Any
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     assert body(post_json(api, 40, {})) == INVALID_APPID
     redis_client.sadd(ControlLayout(key_prefix).registered_tenants, "40")
@@ -576,8 +581,9 @@ def test_tenant_beyond_2_pow_63_minus_1_is_invalid_appid(
         assert body(post_json(api, tenant, {})) == INVALID_APPID
 
 
+@pytest.mark.usefixtures("hand")
 def test_api_key_set_by_the_operator_is_required(
-    api: TestClient, redis_client: redis.Redis, key_prefix: str, hand: Any
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     assert api_key_digest("s3cret") == hashlib.sha256(b"s3cret").hexdigest()
     config = ControlLayout(key_prefix).tenant_config(25)
@@ -629,9 +635,10 @@ BAD_PARAMS: dict[str, tuple[Params, str]] = {
 }
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(("params", "parameter"), BAD_PARAMS.values(), ids=BAD_PARAMS.keys())
 def test_malformed_parameter_is_named_in_a_result_0_answer(
-    api: TestClient, hand: Any, params: Params, parameter: str
+    api: TestClient, params: Params, parameter: str
 ) -> None:
     responses = [post_json(api, 25, params)]
     if not any(isinstance(v, (bool, dict, float)) or v == [1] for v in _leaves(params)):
@@ -652,6 +659,7 @@ def _leaves(params: Any) -> Iterator[Any]:
         yield params
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("content", "content_type", "parameter"),
     [
@@ -674,7 +682,7 @@ def _leaves(params: Any) -> Iterator[Any]:
     ],
 )
 def test_malformed_body_is_a_result_0_answer(
-    api: TestClient, hand: Any, content: bytes, content_type: str, parameter: str
+    api: TestClient, content: bytes, content_type: str, parameter: str
 ) -> None:
     response = api.post(
         ENDPOINT.format(25), content=content, headers={"Content-Type": content_type}
@@ -684,7 +692,8 @@ def test_malformed_body_is_a_result_0_answer(
     assert answer["msg"].startswith(f"{parameter}: "), answer["msg"]
 
 
-def test_10_mb_body_without_content_length_is_refused_too(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_10_mb_body_without_content_length_is_refused_too(api: TestClient) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"per_page": 5, "pad": "'
         for _ in range(10):
@@ -698,7 +707,8 @@ def test_10_mb_body_without_content_length_is_refused_too(api: TestClient, hand:
     assert (answer["result"], answer["msg"].split(":")[0]) == (0, "body")
 
 
-def test_query_string_not_utf8_is_a_result_0_answer(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_query_string_not_utf8_is_a_result_0_answer(api: TestClient) -> None:
     answer = body(api.get(ENDPOINT.format(25) + "?search[name]=%FF"))
     assert (answer["result"], answer["data"]) == (0, [])
     assert answer["msg"].startswith("query: ")
@@ -723,10 +733,9 @@ WEIRD_INPUTS: list[tuple[str, bytes]] = [
 ]
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(("content_type", "content"), WEIRD_INPUTS)
-def test_no_input_produces_a_500(
-    api: TestClient, hand: Any, content_type: str, content: bytes
-) -> None:
+def test_no_input_produces_a_500(api: TestClient, content_type: str, content: bytes) -> None:
     response = api.post(
         ENDPOINT.format(25), content=content, headers={"Content-Type": content_type}
     )
@@ -737,6 +746,7 @@ def test_no_input_produces_a_500(
 # --- page URLs -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("headers", "base"),
     [
@@ -757,7 +767,7 @@ def test_no_input_produces_a_500(
     ],
 )
 def test_page_urls_follow_the_host_the_client_used(
-    api: TestClient, hand: Any, headers: dict[str, str], base: str
+    api: TestClient, headers: dict[str, str], base: str
 ) -> None:
     paginator = page_of(post_json(api, 28, {}, headers=headers))
     path = f"{base}/business/28/plugin/CustomerManage/getStatisticsList"
@@ -766,12 +776,13 @@ def test_page_urls_follow_the_host_the_client_used(
     assert paginator["last_page_url"] == f"{path}?page=3"
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     "configured",
     ["https://stats.example.com", "https://stats.example.com/", " https://stats.example.com "],
 )
 def test_public_base_url_wins_over_host_and_proxy_headers(
-    redis_url: str, key_prefix: str, hand: Any, configured: str
+    redis_url: str, key_prefix: str, configured: str
 ) -> None:
     settings = settings_for(redis_url, key_prefix, public_base_url=configured)
     with TestClient(create_app(settings.api_config())) as api:
