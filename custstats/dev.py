@@ -33,7 +33,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import SecretStr
 
 from custstats.demo import demo_events
-from custstats.publish import PublishError, make_producer, publish_lines
+from custstats.publisher import PublishError, make_producer, publish_lines
 from custstats.servers import EmbeddedBroker, EmbeddedRedis, ServerError, die_with_parent
 from custstats.settings import Settings, masked_url
 from projector.layout import Layout
