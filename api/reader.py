@@ -23,6 +23,8 @@ class TenantConfig:
 
 
 class ProjectionReader:
+    """Thin async adapter: Redis replies in, plain values out (the rules: projector.control)."""
+
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.client = client
         self.control = ControlLayout(prefix)
@@ -32,16 +34,16 @@ class ProjectionReader:
     async def layout(self) -> Layout | None:
         """The projection the API answers from (with tenants rebuilt on their own); None before
         any projector ran."""
-        control: dict[bytes, bytes] = await self.client.hgetall(self.control.key)  # type: ignore[assignment]
-        layout = rules.live_layout(self.prefix, control)
+        stored: dict[bytes, bytes] = await self.client.hgetall(self.control.key)  # type: ignore[assignment]
+        layout = rules.live_layout(self.prefix, stored)
         if layout is None:
             return None
         written = self._formats.get(layout.version)
         if written is None:
-            stored = await self.client.get(format_key(layout))
-            if stored is None:
+            raw = await self.client.get(format_key(layout))
+            if raw is None:
                 return layout
-            written = self._formats[layout.version] = int(stored)
+            written = self._formats[layout.version] = int(raw)
         if written != PROJECTION_FORMAT:
             raise ProjectionUnreadable(
                 f"projection v{layout.version} has format {written}, this API reads "

@@ -36,8 +36,9 @@ from custstats.demo import demo_events
 from custstats.publisher import PublishError, make_producer, publish_lines
 from custstats.servers import EmbeddedBroker, EmbeddedRedis, ServerError, die_with_parent
 from custstats.settings import Settings, masked_url
+from projector.control import CURRENT
 from projector.layout import Layout
-from projector.versions import CURRENT, field_version
+from projector.versions import field_version
 
 log = logging.getLogger("custstats.dev")
 

@@ -104,6 +104,7 @@ def test_key_prefix_teardown_removes_only_its_own_keys(
     (tmp_path / "test_inner.py").write_text(INNER_TEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTSTATS_")}
     env["CUSTSTATS_TEST_REDIS_URL"] = private_redis.url
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])  # the conftest imports tests.support
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
