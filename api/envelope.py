@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from api.params import SORT_FIELDS, ParamError
+from api.errors import ParamError
+from api.params import SORT_FIELDS
 
 ROW_FIELDS = (*SORT_FIELDS, "userid", "avatar_mediaid")
 """A row's keys in the legacy order: every sortable field, then the two profile ids."""
@@ -21,6 +22,8 @@ ROW_FIELDS = (*SORT_FIELDS, "userid", "avatar_mediaid")
 # header would be copied into every page URL, so it is not trusted.
 _AUTHORITY = re.compile(r"(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+JSON = "application/json"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

@@ -92,25 +92,25 @@ STATISTICS_OPENAPI: dict[str, Any] = {
             "description": "required when the operator set an API key for the tenant",
         },
     ],
-    "responses": {
-        "200": {
-            "description": "Statistics page, a parameter error (`result: 0`) or `invalid appid`",
-            "content": {
-                "application/json": {
-                    "examples": {
-                        "ok": {"value": SUCCESS_EXAMPLE},
-                        "bad parameter": {
-                            "value": {
-                                "result": 0,
-                                "msg": "per_page: must be an integer from 1 to 100",
-                                "data": [],
-                            }
-                        },
-                        "unknown tenant": {"value": {"errcode": 500, "errmsg": "invalid appid"}},
-                    }
+}
+STATISTICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Statistics page, a parameter error (`result: 0`) or `invalid appid`",
+        "content": {
+            "application/json": {
+                "examples": {
+                    "ok": {"value": SUCCESS_EXAMPLE},
+                    "bad parameter": {
+                        "value": {
+                            "result": 0,
+                            "msg": "per_page: must be an integer from 1 to 100",
+                            "data": [],
+                        }
+                    },
+                    "unknown tenant": {"value": {"errcode": 500, "errmsg": "invalid appid"}},
                 }
-            },
+            }
         },
-        "503": {"description": "the projection store (Redis) is unreachable"},
     },
+    503: {"description": "the projection store (Redis) is unreachable"},
 }

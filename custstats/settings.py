@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.config import ApiConfig
 from projector.config import ProjectorConfig
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -23,8 +25,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, description="host:port,... of the Kafka brokers; unset = embedded in dev"
     )
-    redis_url: str | None = Field(
-        default=None, description="redis:// URL of the projection store; unset = embedded in dev"
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis:// URL of the projection store (may hold a password: a secret); "
+        "unset = embedded in dev",
     )
     topic: str = Field(default="customer-events", min_length=1, max_length=200)
     group_id: str = Field(default="custstats-projector", min_length=1)
@@ -55,7 +59,23 @@ class Settings(BaseSettings):
         return (self.kafka_bootstrap or DEFAULT_KAFKA).split(",")
 
     def redis(self) -> str:
-        return self.redis_url or DEFAULT_REDIS
+        """The Redis URL in the clear, for connecting only: log or print `masked_url(...)`."""
+        return self.redis_url.get_secret_value() if self.redis_url else DEFAULT_REDIS
+
+    def with_servers(self, kafka_bootstrap: str, redis_url: str) -> Settings:
+        """These settings pointed at other servers (`dev`'s embedded ones)."""
+        return self.model_copy(
+            update={"kafka_bootstrap": kafka_bootstrap, "redis_url": SecretStr(redis_url)}
+        )
+
+    def api_config(self) -> ApiConfig:
+        """What the HTTP API needs: it never reads settings itself."""
+        return ApiConfig(
+            redis_url=self.redis(),
+            key_prefix=self.key_prefix,
+            zone=self.zone,
+            public_base_url=self.public_base_url,
+        )
 
     def projector_config(self) -> ProjectorConfig:
         """The projector's part of these settings (the projector never imports custstats)."""
@@ -68,3 +88,16 @@ class Settings(BaseSettings):
             zone=self.zone,
             batch_max_records=self.batch_max_records,
         )
+
+
+def masked_url(url: str) -> str:
+    """`url` without its password, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

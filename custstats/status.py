@@ -40,262 +40,40 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import redis
 
+from custstats.connect import open_redis
+from custstats.errors import Unavailable
 from custstats.settings import Settings
-from custstats.tenant import (
-    Unavailable,
-    all_tenant_ids,
-    current_version,
-    open_redis,
-    read_tenants,
+from custstats.status_model import (
+    Status,
+    optional_int,
+    partition_row,
+    readiness,
+    rebuild_status,
+    verdict,
 )
+from custstats.status_render import render
+from custstats.tenant_info import all_tenant_ids, current_version, read_tenants
 from projector.layout import ControlLayout
-from projector.versions import PROJECTION_FORMAT, REBUILD, format_key, ready_key
+from projector.versions import PROJECTION_FORMAT, format_key, ready_key
 
 KAFKA_TIMEOUT_S = 10
 """How long an unreachable broker may take to say so."""
 
 
-class ProjectionStatus(TypedDict):
-    version: int
-    format: int | None
-    format_expected: int
-
-
-class Readiness(TypedDict):
-    ready: bool
-    caught_up: int
-    partitions: int
-
-
-class RebuildStatus(TypedDict):
-    version: int
-    done: int | None
-    total: int | None
-    percent: float | None
-    started: int | None
-    started_ago_s: int | None
-
-
-class PartitionStatus(TypedDict):
-    partition: int
-    beginning: int
-    end: int
-    applied: int | None
-    lag: int
-
-
-class Status(TypedDict):
-    topic: str
-    key_prefix: str
-    topic_found: bool
-    projection: ProjectionStatus | None
-    ready: Readiness
-    rebuild: RebuildStatus | None
-    partitions: list[PartitionStatus]
-    lag: int
-    dead_letters: int
-    tenants: list[dict[str, Any]]
-
-
-# --- pure parts ---------------------------------------------------------------------------
-
-
-def partition_row(partition: int, beginning: int, end: int, applied: int | None) -> PartitionStatus:
-    """One partition's line; records before `beginning` are gone, so they are no lag."""
-    position = beginning if applied is None else max(applied, beginning)
-    end = max(end, position)  # a trailing reported end (Tansu) is no negative lag
-    return {
-        "partition": partition,
-        "beginning": beginning,
-        "end": end,
-        "applied": applied,
-        "lag": end - position,
-    }
-
-
-def readiness(marks: dict[bytes, bytes]) -> Readiness:
-    """The ready hash as the API's /readyz reads it: every partition caught up once."""
-    rest = dict(marks)
-    partitions = int(rest.pop(b"partitions", b"0"))
-    return {
-        "ready": partitions > 0 and len(rest) >= partitions,
-        "caught_up": len(rest),
-        "partitions": partitions,
-    }
-
-
-def _optional_int(raw: bytes | None) -> int | None:
-    return None if raw is None else int(raw)
-
-
-def rebuild_status(control: dict[bytes, bytes], now: float) -> RebuildStatus | None:
-    """The rebuild in progress according to the control hash, or None."""
-    version = _optional_int(control.get(REBUILD.encode()))
-    if version is None:
-        return None
-    done = _optional_int(control.get(b"rebuild_done"))
-    total = _optional_int(control.get(b"rebuild_total"))
-    started = _optional_int(control.get(b"rebuild_started"))
-    return {
-        "version": version,
-        "done": done,
-        "total": total,
-        "percent": round(100 * done / total, 1) if done is not None and total else None,
-        "started": started,
-        "started_ago_s": None if started is None else max(0, int(now) - started),
-    }
-
-
-def verdict(status: Status) -> tuple[bool, str]:
-    """What `--check` answers: (healthy, why)."""
-    projection = status["projection"]
-    if projection is None:
-        return False, "no projection yet (no projector has run)"
-    if projection["format"] != projection["format_expected"]:
-        return False, (
-            f"projection v{projection['version']} has format {projection['format']}, "
-            f"this code writes {projection['format_expected']}"
-        )
-    if not status["topic_found"]:
-        return False, f"topic {status['topic']!r} not found on the broker"
-    ready = status["ready"]
-    if not ready["ready"]:
-        return False, _ready_text(ready)
-    if status["lag"] > 0:
-        return False, f"ready, but {status['lag']} records behind"
-    return True, "ready, lag 0"
-
-
-def ago(seconds: int) -> str:
-    """A duration as an operator reads it: 45s, 3m12s, 2h05m, 3d04h."""
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def _ready_text(ready: Readiness) -> str:
-    if ready["ready"]:
-        return f"yes ({ready['caught_up']} of {ready['partitions']} partitions caught up)"
-    if ready["partitions"] == 0:
-        return "no: the projector has not caught up with the topic yet"
-    return f"no: catching up ({ready['caught_up']} of {ready['partitions']} partitions done)"
-
-
-def _rebuild_text(rebuild: RebuildStatus | None) -> str:
-    if rebuild is None:
-        return "none"
-    text = f"v{rebuild['version']}"
-    if rebuild["done"] is not None and rebuild["total"] is not None:
-        text += f": {rebuild['done']}/{rebuild['total']}"
-        if rebuild["percent"] is not None:
-            text += f" ({rebuild['percent']:.1f}%)"
-    else:
-        text += ": starting"
-    if rebuild["started_ago_s"] is not None:
-        text += f", started {ago(rebuild['started_ago_s'])} ago"
-    return text
-
-
-def _table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]
-) -> list[str]:
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    return [
-        "  ".join(
-            cell.rjust(width) if flush_right else cell.ljust(width)
-            for cell, width, flush_right in zip(row, widths, right, strict=True)
-        ).rstrip()
-        for row in [header, *rows]
-    ]
-
-
-def _opportunity_text(tenant: dict[str, Any]) -> str:
-    plugin = tenant["opportunity"]
-    state = "on" if plugin["effective"] else "off"
-    return f"{state} (auto)" if plugin["mode"] == "auto" else f"{state} (set)"
-
-
-def render(status: Status) -> str:
-    """The human report: a summary, then one table of partitions and one of tenants."""
-    projection = status["projection"]
-    if projection is None:
-        version = "none yet (no projector has run)"
-    else:
-        version = f"v{projection['version']}, format {projection['format']}"
-        if projection["format"] != projection["format_expected"]:
-            version += f" (this code writes {projection['format_expected']}: needs a rebuild)"
-    partitions = status["partitions"]
-    if status["topic_found"]:
-        topic = f"{status['topic']} ({len(partitions)} partitions)"
-    else:
-        topic = f"{status['topic']} (not found on the broker)"
-    lines = [
-        f"topic         {topic}",
-        f"key prefix    {status['key_prefix']}",
-        f"projection    {version}",
-        f"ready         {_ready_text(status['ready'])}",
-        f"rebuild       {_rebuild_text(status['rebuild'])}",
-        f"lag           {status['lag']}",
-        f"dead letters  {status['dead_letters']}",
-        f"tenants       {len(status['tenants'])}",
-    ]
-    if partitions:
-        rows = [
-            [
-                str(row["partition"]),
-                str(row["beginning"]),
-                str(row["end"]),
-                "-" if row["applied"] is None else str(row["applied"]),
-                str(row["lag"]),
-            ]
-            for row in partitions
-        ]
-        rows.append(
-            ["total", "", str(sum(row["end"] for row in partitions)), "", str(status["lag"])]
-        )
-        lines += ["", *_table(["partition", "begin", "end", "applied", "lag"], rows, [True] * 5)]
-    tenants = status["tenants"]
-    if tenants:
-        rows = [
-            [
-                str(tenant["tenant_id"]),
-                str(tenant["events"]),
-                str(tenant["duplicates"]),
-                str(tenant["employees"]),
-                _opportunity_text(tenant),
-                "yes" if tenant["registered"] else "no",
-                "set" if tenant["api_key"] else "-",
-            ]
-            for tenant in tenants
-        ]
-        header = ["tenant", "events", "duplicates", "employees", "opportunity", "registered"]
-        right = [True, True, True, True, False, False, False]
-        lines += ["", *_table([*header, "api key"], rows, right)]
-    return "\n".join(lines)
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
 def _read_redis(client: redis.Redis, settings: Settings, now: float) -> dict[str, Any]:
     prefix, topic = settings.key_prefix, settings.topic
-    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    stored: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
     layout = current_version(client, prefix)
     found: dict[str, Any] = {
         "projection": None,
         "applied": {},
         "marks": {},
         "dead_letters": 0,
-        "rebuild": rebuild_status(control, now),
+        "rebuild": rebuild_status(stored, now),
     }
     if layout is not None:
         with client.pipeline(transaction=False) as pipe:
@@ -307,12 +85,12 @@ def _read_redis(client: redis.Redis, settings: Settings, now: float) -> dict[str
         found |= {
             "projection": {
                 "version": layout.version,
-                "format": _optional_int(written),
+                "format": optional_int(written),
                 "format_expected": PROJECTION_FORMAT,
             },
             "applied": {int(partition): int(offset) for partition, offset in offsets.items()},
             "marks": marks,
-            "dead_letters": _optional_int(dead) or 0,
+            "dead_letters": optional_int(dead) or 0,
         }
     ids = all_tenant_ids(client, prefix, layout)
     found["tenants"] = [info.as_json() for info in read_tenants(client, prefix, layout, ids)]

@@ -25,186 +25,26 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from custstats.connect import open_redis
+from custstats.errors import BadKey, CliError
 from custstats.settings import Settings
-from projector.layout import ControlLayout, Layout
-from projector.versions import CURRENT, overrides_of
-
-REDIS_TIMEOUT_S = 4.0
-"""Each Redis connect and reply; no retries, so an unreachable Redis fails within this bound."""
-MAX_TENANT_ID = 10**18 - 1
-"""The API answers `invalid appid` for longer ids, so larger ones could never be used."""
-MODES = ("on", "off", "auto")
-PIPELINE_CHUNK = 500
-
-
-class Unavailable(Exception):
-    """Redis (or Kafka, for status) cannot be reached; the message is one line for the user."""
-
-
-class BadKey(Exception):
-    """The API key given cannot be used; the message says why, without the key."""
+from custstats.tenant_info import TenantInfo, current_version, read_tenants
+from projector import control
+from projector.control import CONFIG_API_KEY, CONFIG_OPPORTUNITY, MAX_TENANT_ID, MODES
+from projector.layout import ControlLayout
 
 
 def tenant_id(text: str) -> int:
     """argparse type: a tenant id as the API accepts it in the URL."""
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_TENANT_ID:
+    tenant = control.parse_tenant_id(text)
+    if tenant is None:
         raise argparse.ArgumentTypeError(
             f"tenant id must be an integer from 1 to {MAX_TENANT_ID}, not {text!r}"
         )
-    return int(text)
-
-
-def safe_url(url: str) -> str:
-    """The Redis URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-
-
-def open_redis(settings: Settings) -> redis.Redis:
-    """A client that fails fast (no retries) and has been pinged; Unavailable otherwise."""
-    url = settings.redis()
-    try:
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            socket_timeout=REDIS_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),
-        )
-        client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise Unavailable(f"cannot reach Redis at {safe_url(url)}: {exc}") from exc
-    return client
-
-
-def current_version(client: redis.Redis, prefix: str) -> Layout | None:
-    """The version the API answers from, with tenants rebuilt on their own; read only (status
-    must not create one)."""
-    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
-    raw = control.get(CURRENT.encode())
-    if raw is None:
-        return None
-    overrides = overrides_of(control)
-    return Layout(prefix, int(raw), overrides)
-
-
-def opportunity_effective(mode: str, seen: bool) -> bool:
-    """SPEC §2: on once an opportunity event was projected, unless set on or off explicitly."""
-    if mode == "on":
-        return True
-    if mode == "off":
-        return False
-    return seen
-
-
-@dataclass(frozen=True, slots=True)
-class TenantInfo:
-    tenant_id: int
-    registered: bool
-    projected: bool
-    events: int
-    duplicates: int
-    employees: int
-    opportunity_mode: str
-    opportunity_seen: bool
-    api_key: bool
-    version: int | None
-
-    @property
-    def known(self) -> bool:
-        return self.registered or self.projected
-
-    @property
-    def opportunity_on(self) -> bool:
-        return opportunity_effective(self.opportunity_mode, self.opportunity_seen)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "tenant_id": self.tenant_id,
-            "known": self.known,
-            "registered": self.registered,
-            "projected": self.projected,
-            "events": self.events,
-            "duplicates": self.duplicates,
-            "employees": self.employees,
-            "opportunity": {"mode": self.opportunity_mode, "effective": self.opportunity_on},
-            "api_key": self.api_key,
-            "version": self.version,
-        }
-
-
-def _int(raw: bytes | None) -> int:
-    return 0 if raw is None else int(raw)
-
-
-def read_tenants(
-    client: redis.Redis, prefix: str, layout: Layout | None, tenant_ids: Sequence[int]
-) -> list[TenantInfo]:
-    """What is stored about each tenant, a few pipelined round trips for any number of them."""
-    control = ControlLayout(prefix)
-    found: list[TenantInfo] = []
-    for start in range(0, len(tenant_ids), PIPELINE_CHUNK):
-        chunk = tenant_ids[start : start + PIPELINE_CHUNK]
-        with client.pipeline(transaction=False) as pipe:
-            for tenant in chunk:
-                pipe.hmget(control.tenant_config(tenant), ["opportunity", "api_key"])
-                pipe.sismember(control.registered_tenants, str(tenant))
-                if layout is not None:
-                    pipe.sismember(layout.tenants, str(tenant))
-                    pipe.hmget(layout.meta(tenant), ["events", "duplicates", "opportunity"])
-                    pipe.hlen(layout.employee_index(tenant))
-                    pipe.hexists(layout.employee_index(tenant), "#")
-            replies = iter(pipe.execute())
-        for tenant in chunk:
-            (mode_raw, key_raw), registered = next(replies), next(replies)
-            projected, events, duplicates, seen, employees = False, 0, 0, False, 0
-            if layout is not None:
-                projected = bool(next(replies))
-                events_raw, duplicates_raw, seen_raw = next(replies)
-                fields, counter = int(next(replies)), bool(next(replies))
-                events, duplicates = _int(events_raw), _int(duplicates_raw)
-                seen = seen_raw == b"1"
-                employees = fields - counter
-            mode = mode_raw.decode() if mode_raw is not None else "auto"
-            found.append(
-                TenantInfo(
-                    tenant_id=tenant,
-                    registered=bool(registered),
-                    projected=projected,
-                    events=events,
-                    duplicates=duplicates,
-                    employees=employees,
-                    opportunity_mode=mode if mode in MODES else "auto",
-                    opportunity_seen=seen,
-                    api_key=key_raw is not None,
-                    version=None if layout is None else layout.version,
-                )
-            )
-    return found
-
-
-def all_tenant_ids(client: redis.Redis, prefix: str, layout: Layout | None) -> list[int]:
-    """Registered tenants and tenants with projected events, ascending."""
-    keys = [ControlLayout(prefix).registered_tenants]
-    if layout is not None:
-        keys.append(layout.tenants)
-    ids: set[int] = set()
-    for key in keys:
-        ids.update(int(member) for member in client.sscan_iter(key, count=1000))
-    return sorted(ids)
+    return tenant
 
 
 def describe(info: TenantInfo) -> str:
@@ -301,15 +141,13 @@ def _set(client: redis.Redis, settings: Settings, args: argparse.Namespace) -> i
     config = ControlLayout(settings.key_prefix).tenant_config(args.tenant)
     with client.pipeline(transaction=True) as pipe:
         if args.opportunity == "auto":
-            pipe.hdel(config, "opportunity")  # absent = auto, as the API reads it
+            pipe.hdel(config, CONFIG_OPPORTUNITY)  # absent = auto, as the API reads it
         elif args.opportunity is not None:
-            pipe.hset(config, "opportunity", args.opportunity)
+            pipe.hset(config, CONFIG_OPPORTUNITY, args.opportunity)
         if key is not None:
-            from api.app import api_key_digest  # FastAPI is heavy: only key changes load it
-
-            pipe.hset(config, "api_key", api_key_digest(key))
+            pipe.hset(config, CONFIG_API_KEY, control.api_key_digest(key))
         if args.clear_api_key:
-            pipe.hdel(config, "api_key")
+            pipe.hdel(config, CONFIG_API_KEY)
         pipe.execute()
     layout = current_version(client, settings.key_prefix)
     (info,) = read_tenants(client, settings.key_prefix, layout, [args.tenant])
@@ -348,7 +186,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _set(client, settings, args)
         finally:
             client.close()
-    except (Unavailable, BadKey) as exc:
+    except CliError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 2
     except redis.RedisError as exc:

@@ -23,9 +23,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from custstats.servers import free_port
-from tests.conftest import EnvFactory, TopicFactory
-from tests.integration.test_api import REFERENCE_QUERIES, reference_page
 from tests.messy import POISON_RECIPES, messy_events, poison_lines
+from tests.support.reference_api import REFERENCE_QUERIES, reference_page
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.e2e
 

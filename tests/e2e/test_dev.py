@@ -26,14 +26,15 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 import redis
+from pydantic import SecretStr
 
 from custstats.demo import demo_events
 from custstats.dev import applied_offsets
 from custstats.servers import LOOPBACK, free_port
 from custstats.settings import Settings
-from tests.conftest import EnvFactory, TopicFactory
-from tests.integration.test_api import REFERENCE_QUERIES, reference_page
 from tests.messy import messy_events
+from tests.support.reference_api import REFERENCE_QUERIES, reference_page
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -220,7 +221,7 @@ def test_dev_uses_the_configured_servers_and_answers_like_the_reference(
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=env["CUSTSTATS_REDIS_URL"],
+        redis_url=SecretStr(env["CUSTSTATS_REDIS_URL"]),
         topic=env["CUSTSTATS_TOPIC"],
         key_prefix=env["CUSTSTATS_KEY_PREFIX"],
     )

@@ -18,15 +18,15 @@ import redis.asyncio as aioredis
 from kafka import KafkaProducer
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from custstats.servers import EmbeddedRedis
-from custstats.settings import Settings
 from events.schema import EVENT_ADAPTER, record_key
 from projector.versions import CURRENT, REBUILD, field_version, stored_versions
-from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
+from tests.support.api import api_app
+from tests.support.projector import applied_offsets
+from tests.support.servers import Deployment, EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.e2e
 Position = tuple[int, int]
@@ -82,14 +82,6 @@ def start(env: dict[str, str], log: Path, *command: str) -> subprocess.Popen[byt
         )
 
 
-def applied(client: redis.Redis, prefix: str, topic: str) -> tuple[int | None, dict[int, int]]:
-    version = field_version(client, prefix, CURRENT)
-    if version is None:
-        return None, {}
-    raw = client.hgetall(f"{prefix}:v{version}:offsets:{topic}")
-    return version, {int(p): int(o) for p, o in raw.items()}
-
-
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -112,7 +104,7 @@ def live_projector(
     live = start(env, tmp_path / "live.log", "projector")
     try:
         wait_for(
-            lambda: sum(applied(client, prefix, topic)[1].values()) == caught_up_at,
+            lambda: sum(applied_offsets(client, prefix, topic)[1].values()) == caught_up_at,
             60,
             "the live projector",
         )
@@ -129,7 +121,7 @@ def consistent_check(
     """Query between two identical reads of (version, offsets); compare with the reference
     over exactly the events those offsets cover. False when a write raced the query."""
     control = f"{prefix}:control"
-    before = applied(client, prefix, topic)
+    before = applied_offsets(client, prefix, topic)
     control_before = client.hgetall(control)
     rows, _ = engine_rows(
         lambda: aioredis.Redis.from_url(url),
@@ -137,7 +129,10 @@ def consistent_check(
         query["tenant_id"],
         statistics_query(query, per_page=100),
     )
-    if applied(client, prefix, topic) != before or client.hgetall(control) != control_before:
+    if (
+        applied_offsets(client, prefix, topic) != before
+        or client.hgetall(control) != control_before
+    ):
         return False
     expected = reference_sorted(
         reference_rows(log.applied_events(before[1]), zone=SHANGHAI, **query).values(),
@@ -185,43 +180,45 @@ def rebuild_while_ingesting(
     return checks
 
 
-def test_rebuild_under_ingest_keeps_answers_exact_and_switches(
-    kafka_bootstrap: str,
-    make_topic: TopicFactory,
-    settings_env: EnvFactory,
-    redis_client: redis.Redis,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
-) -> None:
-    topic = make_topic(4)
+def test_rebuild_under_ingest_keeps_answers_exact_and_switches(deployment: Deployment) -> None:
+    topic = deployment.make_topic(4)
     events = messy_events(21, 9000)
-    log = Log(kafka_bootstrap, topic)
+    log = Log(deployment.bootstrap, topic)
     log.publish(events[:6000])
-    env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
-    with live_projector(env, tmp_path, redis_client, key_prefix, topic, log, 6000):
-        old_version = applied(redis_client, key_prefix, topic)[0]
+    env = deployment.env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
+    with live_projector(
+        env, deployment.tmp_path, deployment.client, deployment.prefix, topic, log, 6000
+    ):
+        old_version = applied_offsets(deployment.client, deployment.prefix, topic)[0]
         checks = rebuild_while_ingesting(
             env,
-            tmp_path,
+            deployment.tmp_path,
             log,
             events[6000:],
             lambda n: consistent_check(
-                redis_client, redis_url, key_prefix, topic, log, QUERIES[n % 3]
+                deployment.client,
+                deployment.redis_url,
+                deployment.prefix,
+                topic,
+                log,
+                QUERIES[n % 3],
             ),
         )
         assert checks >= 3
-        new_version = applied(redis_client, key_prefix, topic)[0]
+        new_version = applied_offsets(deployment.client, deployment.prefix, topic)[0]
         assert new_version is not None and new_version != old_version
-        assert field_version(redis_client, key_prefix, REBUILD) is None
+        assert field_version(deployment.client, deployment.prefix, REBUILD) is None
         wait_for(
-            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 9000,
+            lambda: (
+                sum(applied_offsets(deployment.client, deployment.prefix, topic)[1].values())
+                == 9000
+            ),
             60,
             "the live projector to follow the switch",
         )
-        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
-        assert stored_versions(redis_client, key_prefix) == {new_version}
-        assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{old_version}:*"))
+        all_answers_exact(deployment.client, deployment.redis_url, deployment.prefix, topic, log)
+        assert stored_versions(deployment.client, deployment.prefix) == {new_version}
+        assert not list(deployment.client.scan_iter(match=f"{deployment.prefix}:v{old_version}:*"))
 
 
 def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
@@ -240,7 +237,7 @@ def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
         "CUSTSTATS_KEY_PREFIX": prefix,
     }
     client = redis.Redis.from_url(private_redis.url)
-    app = create_app(Settings(redis_url=private_redis.url, key_prefix=prefix))
+    app = api_app(private_redis.url, prefix)
     projector = start(env, tmp_path / "projector.log", "projector")
     try:
         with TestClient(app) as http:
@@ -263,27 +260,23 @@ def test_lost_state_is_rebuilt_by_the_projector_and_readyz_waits(
 
 
 def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
-    kafka_bootstrap: str,
-    make_topic: TopicFactory,
-    settings_env: EnvFactory,
-    redis_client: redis.Redis,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
+    deployment: Deployment,
 ) -> None:
-    topic = make_topic(4)
-    log = Log(kafka_bootstrap, topic)
+    topic = deployment.make_topic(4)
+    log = Log(deployment.bootstrap, topic)
     log.publish(messy_events(5, 12_000))
-    env = settings_env(topic)
-    with live_projector(env, tmp_path, redis_client, key_prefix, topic, log, 12_000):
+    env = deployment.env(topic)
+    with live_projector(
+        env, deployment.tmp_path, deployment.client, deployment.prefix, topic, log, 12_000
+    ):
         slow = env | {"CUSTSTATS_BATCH_MAX_RECORDS": "50"}
-        first = start(slow, tmp_path / "rebuild1.log", "rebuild")
+        first = start(slow, deployment.tmp_path / "rebuild1.log", "rebuild")
 
         def rebuild_progress() -> int:
-            version = field_version(redis_client, key_prefix, REBUILD)
+            version = field_version(deployment.client, deployment.prefix, REBUILD)
             if version is None:
                 return 0
-            raw = redis_client.hgetall(f"{key_prefix}:v{version}:offsets:{topic}")
+            raw = deployment.client.hgetall(f"{deployment.prefix}:v{version}:offsets:{topic}")
             return sum(int(offset) for offset in raw.values())
 
         wait_for(lambda: rebuild_progress() > 2000, 60, "rebuild progress")
@@ -314,85 +307,83 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
             return True
 
         wait_for(resumed, 60, "the lease of the killed rebuild to run out")
-        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
-        current = field_version(redis_client, key_prefix, CURRENT)
-        assert stored_versions(redis_client, key_prefix) == {current}
+        all_answers_exact(deployment.client, deployment.redis_url, deployment.prefix, topic, log)
+        current = field_version(deployment.client, deployment.prefix, CURRENT)
+        assert stored_versions(deployment.client, deployment.prefix) == {current}
         strays = [
             key
-            for key in redis_client.scan_iter(match=f"{key_prefix}:v*")
-            if not key.startswith(f"{key_prefix}:v{current}:".encode())
+            for key in deployment.client.scan_iter(match=f"{deployment.prefix}:v*")
+            if not key.startswith(f"{deployment.prefix}:v{current}:".encode())
         ]
         assert strays == []
 
 
 def test_projector_meeting_an_older_format_rebuilds_into_a_new_version(
-    kafka_bootstrap: str,
-    make_topic: TopicFactory,
-    settings_env: EnvFactory,
-    redis_client: redis.Redis,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
+    deployment: Deployment,
 ) -> None:
-    topic = make_topic(2)
-    log = Log(kafka_bootstrap, topic)
+    topic = deployment.make_topic(2)
+    log = Log(deployment.bootstrap, topic)
     log.publish(messy_events(13, 3000))
-    env = settings_env(topic)
-    first = start(env, tmp_path / "first.log", "projector", "--idle-exit", "3")
+    env = deployment.env(topic)
+    first = start(env, deployment.tmp_path / "first.log", "projector", "--idle-exit", "3")
     assert first.wait(timeout=90) == 0
-    old = field_version(redis_client, key_prefix, CURRENT)
-    redis_client.set(f"{key_prefix}:v{old}:format", 0)  # as if written by older code
-    with TestClient(create_app(Settings(redis_url=redis_url, key_prefix=key_prefix))) as http:
+    old = field_version(deployment.client, deployment.prefix, CURRENT)
+    deployment.client.set(f"{deployment.prefix}:v{old}:format", 0)  # as if written by older code
+    with TestClient(api_app(deployment.redis_url, deployment.prefix)) as http:
         answer = http.post("/business/1/plugin/CustomerManage/getStatisticsList", json={})
         assert answer.status_code == 503
         assert "format" in answer.json()["msg"]
-    upgraded = start(env, tmp_path / "upgraded.log", "projector", "--idle-exit", "3")
-    assert upgraded.wait(timeout=120) == 0, (tmp_path / "upgraded.log").read_text()
-    new = field_version(redis_client, key_prefix, CURRENT)
+    upgraded = start(env, deployment.tmp_path / "upgraded.log", "projector", "--idle-exit", "3")
+    assert upgraded.wait(timeout=120) == 0, (deployment.tmp_path / "upgraded.log").read_text()
+    new = field_version(deployment.client, deployment.prefix, CURRENT)
     assert new is not None and new != old
-    assert stored_versions(redis_client, key_prefix) == {new}
-    all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
+    assert stored_versions(deployment.client, deployment.prefix) == {new}
+    all_answers_exact(deployment.client, deployment.redis_url, deployment.prefix, topic, log)
     log.close()
 
 
-def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
-    kafka_bootstrap: str,
-    make_topic: TopicFactory,
-    settings_env: EnvFactory,
-    redis_client: redis.Redis,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
-) -> None:
-    topic = make_topic(4)
+def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(deployment: Deployment) -> None:
+    topic = deployment.make_topic(4)
     events = messy_events(17, 8000)
-    log = Log(kafka_bootstrap, topic)
+    log = Log(deployment.bootstrap, topic)
     log.publish(events[:6000])
-    env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
-    with live_projector(env, tmp_path, redis_client, key_prefix, topic, log, 6000):
-        current = field_version(redis_client, key_prefix, CURRENT)
+    env = deployment.env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "200"}
+    with live_projector(
+        env, deployment.tmp_path, deployment.client, deployment.prefix, topic, log, 6000
+    ):
+        current = field_version(deployment.client, deployment.prefix, CURRENT)
         rebuild_while_ingesting(
             env,
-            tmp_path,
+            deployment.tmp_path,
             log,
             events[6000:],
             lambda n: consistent_check(
-                redis_client, redis_url, key_prefix, topic, log, QUERIES[n % 3]
+                deployment.client,
+                deployment.redis_url,
+                deployment.prefix,
+                topic,
+                log,
+                QUERIES[n % 3],
             ),
             "--tenant",
             "2",
         )
-        moved = redis_client.hget(f"{key_prefix}:control", "tenant:2")
+        moved = deployment.client.hget(f"{deployment.prefix}:control", "tenant:2")
         assert moved is not None and int(moved) != current
         wait_for(
-            lambda: sum(applied(redis_client, key_prefix, topic)[1].values()) == 8000,
+            lambda: (
+                sum(applied_offsets(deployment.client, deployment.prefix, topic)[1].values())
+                == 8000
+            ),
             60,
             "the live projector to catch up",
         )
-        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
-        assert not list(redis_client.scan_iter(match=f"{key_prefix}:v{current}:{{2}}:*"))
-        assert list(redis_client.scan_iter(match=f"{key_prefix}:v{int(moved)}:{{2}}:*"))
-        assert list(redis_client.scan_iter(match=f"{key_prefix}:v{current}:{{1}}:*"))
+        all_answers_exact(deployment.client, deployment.redis_url, deployment.prefix, topic, log)
+        assert not list(
+            deployment.client.scan_iter(match=f"{deployment.prefix}:v{current}:{{2}}:*")
+        )
+        assert list(deployment.client.scan_iter(match=f"{deployment.prefix}:v{int(moved)}:{{2}}:*"))
+        assert list(deployment.client.scan_iter(match=f"{deployment.prefix}:v{current}:{{1}}:*"))
 
         full = subprocess.run(
             [sys.executable, "-m", "custstats.cli", "rebuild"],
@@ -401,8 +392,8 @@ def test_rebuilding_one_tenant_moves_only_its_keys_and_stays_exact(
             timeout=120,
         )
         assert full.returncode == 0, full.stderr.decode()
-        assert redis_client.hget(f"{key_prefix}:control", "tenant:2") is None
-        all_answers_exact(redis_client, redis_url, key_prefix, topic, log)
-        assert stored_versions(redis_client, key_prefix) == {
-            field_version(redis_client, key_prefix, CURRENT)
+        assert deployment.client.hget(f"{deployment.prefix}:control", "tenant:2") is None
+        all_answers_exact(deployment.client, deployment.redis_url, deployment.prefix, topic, log)
+        assert stored_versions(deployment.client, deployment.prefix) == {
+            field_version(deployment.client, deployment.prefix, CURRENT)
         }

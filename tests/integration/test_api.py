@@ -8,7 +8,6 @@ model. Every request goes through the ASGI app with its lifespan, as uvicorn run
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import itertools
 import warnings
@@ -20,16 +19,18 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 import redis
+from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
-from api.app import api_key_digest, create_app
+from api.app import create_app
 from custstats.servers import free_port
 from custstats.settings import Settings
+from projector.control import api_key_digest
 from projector.layout import ControlLayout
 from projector.versions import ready_key
 from tests.harness import layout_of, project
 from tests.messy import messy_events
-from tests.reference import reference_opportunity_plugin, reference_rows, reference_sorted
+from tests.support.reference_api import REFERENCE_QUERIES, reference_page
 
 if TYPE_CHECKING:
     from httpx2 import Response  # what Starlette's TestClient returns
@@ -134,37 +135,13 @@ def page_of(response: Response) -> dict[str, Any]:
     return paginator
 
 
-def reference_page(
-    events: list[dict[str, Any]], tenant: int, params: Params, zone: ZoneInfo = SHANGHAI
-) -> tuple[list[dict[str, Any]], int]:
-    """The rows and total SPEC §2/§3 demand for JSON-style params, from the naive model."""
-    search = params.get("search", {})
-    filters = {key: search[key] for key in search if key not in ("date", "name")}
-    date_range = None
-    if "date" in search:
-        start, end = (datetime.date.fromisoformat(day) for day in search["date"])
-        date_range = (start, end)
-    rows = reference_rows(
-        events, tenant, zone=zone, name=search.get("name", ""), date_range=date_range, **filters
-    )
-    ordered = reference_sorted(
-        rows.values(), params.get("order_by", "customer_count"), params.get("order", "desc")
-    )
-    per_page = params.get("per_page", 10)
-    start = (params.get("page", 1) - 1) * per_page
-    chosen = ordered[start : start + per_page]
-    if not reference_opportunity_plugin(events, tenant):
-        chosen = [{k: v for k, v in row.items() if k != "opportunity_count"} for row in chosen]
-    return chosen, len(ordered)
-
-
 # --- fixtures --------------------------------------------------------------------------------
 
 
 def settings_for(redis_url: str, key_prefix: str, **extra: Any) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
+        redis_url=SecretStr(redis_url),
         key_prefix=key_prefix,
         display_tz="Asia/Shanghai",
         public_base_url=extra.pop("public_base_url", None),
@@ -179,7 +156,7 @@ def settings(redis_url: str, key_prefix: str) -> Settings:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings.api_config()), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -299,7 +276,8 @@ ROW_222 = {
 }
 
 
-def test_rows_carry_the_numbers_of_the_events(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_rows_carry_the_numbers_of_the_events(api: TestClient) -> None:
     page = page_of(post_json(api, 25, {}))
     assert [row["id"] for row in page["data"]] == [222, 223, 225, 224]  # ties by id
     assert page["data"][0] == ROW_222
@@ -409,6 +387,7 @@ URL = "http://testserver/business/28/plugin/CustomerManage/getStatisticsList"
 ORDER_28 = [310, 305, *[e for e in range(301, 324) if e not in (305, 310)]]
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("page", "ids", "first", "last", "prev_page", "next_page"),
     [
@@ -421,7 +400,6 @@ ORDER_28 = [310, 305, *[e for e in range(301, 324) if e not in (305, 310)]]
 )
 def test_envelope_fields_on_each_page(
     api: TestClient,
-    hand: Any,
     page: int,
     ids: list[int],
     first: int | None,
@@ -447,7 +425,8 @@ def test_envelope_fields_on_each_page(
     }
 
 
-def test_body_bytes_have_the_legacy_key_order_and_raw_utf8(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_body_bytes_have_the_legacy_key_order_and_raw_utf8(api: TestClient) -> None:
     raw = post_json(api, 25, {"per_page": 1}).content
     assert raw.startswith(b'{"result":1,"msg":"ok","data":{"current_page":1,"data":[{"id":222,')
     assert "谢梓杰".encode() in raw  # not \u escaped, as the legacy PHP answered
@@ -461,8 +440,9 @@ def test_body_bytes_have_the_legacy_key_order_and_raw_utf8(api: TestClient, hand
     ]
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize("page", [1, 3])
-def test_total_zero_is_one_empty_page(api: TestClient, hand: Any, page: int) -> None:
+def test_total_zero_is_one_empty_page(api: TestClient, page: int) -> None:
     paginator = page_of(post_json(api, 25, {"search": {"name": "nobody"}, "page": page}))
     prev_url = None if page == 1 else f"{URL.replace('28', '25')}?page={page - 1}"
     assert (paginator["data"], paginator["total"], paginator["last_page"]) == ([], 0, 1)
@@ -470,16 +450,18 @@ def test_total_zero_is_one_empty_page(api: TestClient, hand: Any, page: int) -> 
     assert paginator["prev_page_url"] == prev_url
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize("page", ["abc", "0", "-3", "1.5", "", [2]])
-def test_a_bad_page_is_page_one_as_in_laravel(api: TestClient, hand: Any, page: Any) -> None:
+def test_a_bad_page_is_page_one_as_in_laravel(api: TestClient, page: Any) -> None:
     assert page_of(post_json(api, 28, {"page": page}))["current_page"] == 1
 
 
 # --- the opportunity plugin ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hand")
 def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
-    api: TestClient, hand: Any, redis_client: redis.Redis, key_prefix: str
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     assert all("opportunity_count" in row for row in page_of(post_json(api, 25, {}))["data"])
     assert all("opportunity_count" not in row for row in page_of(post_json(api, 26, {}))["data"])
@@ -504,6 +486,7 @@ def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
     assert page_of(post_json(api, 26, {}))["data"][0]["opportunity_count"] == 1
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("tenant", "mode", "shown"),
     [
@@ -517,7 +500,6 @@ def test_opportunity_count_appears_once_the_tenant_had_an_opportunity(
 )
 def test_operator_override_of_the_opportunity_plugin(
     api: TestClient,
-    hand: Any,
     redis_client: redis.Redis,
     key_prefix: str,
     tenant: int,
@@ -534,6 +516,7 @@ def test_operator_override_of_the_opportunity_plugin(
 # --- tenants and API keys --------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     "tenant",
     [
@@ -551,16 +534,15 @@ def test_operator_override_of_the_opportunity_plugin(
         "２５",
     ],
 )
-def test_unknown_or_malformed_tenant_is_invalid_appid(
-    api: TestClient, hand: Any, tenant: str
-) -> None:
+def test_unknown_or_malformed_tenant_is_invalid_appid(api: TestClient, tenant: str) -> None:
     for response in (post_json(api, tenant, {}), get_query(api, tenant, {})):
         assert response.status_code == 200
         assert orjson.loads(response.content) == INVALID_APPID
 
 
+@pytest.mark.usefixtures("hand")
 def test_registered_tenant_without_events_answers_an_empty_page(
-    api: TestClient, redis_client: redis.Redis, key_prefix: str, hand: Any
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     assert body(post_json(api, 40, {})) == INVALID_APPID
     redis_client.sadd(ControlLayout(key_prefix).registered_tenants, "40")
@@ -576,8 +558,32 @@ def test_registered_tenant_answers_before_any_projector_ran(
     assert body(post_json(api, 41, {})) == INVALID_APPID
 
 
+@pytest.mark.parametrize("tenant", [10**18 - 1, 10**18, 2**62, 2**63 - 1])
+def test_every_tenant_up_to_2_pow_63_minus_1_can_be_queried(
+    api: TestClient, redis_client: redis.Redis, key_prefix: str, tenant: int
+) -> None:
+    """SPEC §1/§3: tenants 1 .. 2^63-1 are valid; beyond that the URL names no tenant."""
+    assert body(post_json(api, tenant, {})) == INVALID_APPID
+    redis_client.sadd(ControlLayout(key_prefix).registered_tenants, str(tenant))
+    for response in (post_json(api, tenant, {}), get_query(api, tenant, {})):
+        paginator = page_of(response)
+        assert paginator["total"] == 0
+        assert paginator["path"].endswith(
+            f"/business/{tenant}/plugin/CustomerManage/getStatisticsList"
+        )
+
+
+def test_tenant_beyond_2_pow_63_minus_1_is_invalid_appid(
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    redis_client.sadd(ControlLayout(key_prefix).registered_tenants, str(2**63), str(2**64))
+    for tenant in (2**63, 2**64):
+        assert body(post_json(api, tenant, {})) == INVALID_APPID
+
+
+@pytest.mark.usefixtures("hand")
 def test_api_key_set_by_the_operator_is_required(
-    api: TestClient, redis_client: redis.Redis, key_prefix: str, hand: Any
+    api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     assert api_key_digest("s3cret") == hashlib.sha256(b"s3cret").hexdigest()
     config = ControlLayout(key_prefix).tenant_config(25)
@@ -629,9 +635,10 @@ BAD_PARAMS: dict[str, tuple[Params, str]] = {
 }
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(("params", "parameter"), BAD_PARAMS.values(), ids=BAD_PARAMS.keys())
 def test_malformed_parameter_is_named_in_a_result_0_answer(
-    api: TestClient, hand: Any, params: Params, parameter: str
+    api: TestClient, params: Params, parameter: str
 ) -> None:
     responses = [post_json(api, 25, params)]
     if not any(isinstance(v, (bool, dict, float)) or v == [1] for v in _leaves(params)):
@@ -652,6 +659,7 @@ def _leaves(params: Any) -> Iterator[Any]:
         yield params
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("content", "content_type", "parameter"),
     [
@@ -674,7 +682,7 @@ def _leaves(params: Any) -> Iterator[Any]:
     ],
 )
 def test_malformed_body_is_a_result_0_answer(
-    api: TestClient, hand: Any, content: bytes, content_type: str, parameter: str
+    api: TestClient, content: bytes, content_type: str, parameter: str
 ) -> None:
     response = api.post(
         ENDPOINT.format(25), content=content, headers={"Content-Type": content_type}
@@ -684,7 +692,8 @@ def test_malformed_body_is_a_result_0_answer(
     assert answer["msg"].startswith(f"{parameter}: "), answer["msg"]
 
 
-def test_10_mb_body_without_content_length_is_refused_too(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_10_mb_body_without_content_length_is_refused_too(api: TestClient) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"per_page": 5, "pad": "'
         for _ in range(10):
@@ -698,7 +707,8 @@ def test_10_mb_body_without_content_length_is_refused_too(api: TestClient, hand:
     assert (answer["result"], answer["msg"].split(":")[0]) == (0, "body")
 
 
-def test_query_string_not_utf8_is_a_result_0_answer(api: TestClient, hand: Any) -> None:
+@pytest.mark.usefixtures("hand")
+def test_query_string_not_utf8_is_a_result_0_answer(api: TestClient) -> None:
     answer = body(api.get(ENDPOINT.format(25) + "?search[name]=%FF"))
     assert (answer["result"], answer["data"]) == (0, [])
     assert answer["msg"].startswith("query: ")
@@ -723,10 +733,9 @@ WEIRD_INPUTS: list[tuple[str, bytes]] = [
 ]
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(("content_type", "content"), WEIRD_INPUTS)
-def test_no_input_produces_a_500(
-    api: TestClient, hand: Any, content_type: str, content: bytes
-) -> None:
+def test_no_input_produces_a_500(api: TestClient, content_type: str, content: bytes) -> None:
     response = api.post(
         ENDPOINT.format(25), content=content, headers={"Content-Type": content_type}
     )
@@ -737,6 +746,7 @@ def test_no_input_produces_a_500(
 # --- page URLs -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     ("headers", "base"),
     [
@@ -757,7 +767,7 @@ def test_no_input_produces_a_500(
     ],
 )
 def test_page_urls_follow_the_host_the_client_used(
-    api: TestClient, hand: Any, headers: dict[str, str], base: str
+    api: TestClient, headers: dict[str, str], base: str
 ) -> None:
     paginator = page_of(post_json(api, 28, {}, headers=headers))
     path = f"{base}/business/28/plugin/CustomerManage/getStatisticsList"
@@ -766,15 +776,16 @@ def test_page_urls_follow_the_host_the_client_used(
     assert paginator["last_page_url"] == f"{path}?page=3"
 
 
+@pytest.mark.usefixtures("hand")
 @pytest.mark.parametrize(
     "configured",
     ["https://stats.example.com", "https://stats.example.com/", " https://stats.example.com "],
 )
 def test_public_base_url_wins_over_host_and_proxy_headers(
-    redis_url: str, key_prefix: str, hand: Any, configured: str
+    redis_url: str, key_prefix: str, configured: str
 ) -> None:
     settings = settings_for(redis_url, key_prefix, public_base_url=configured)
-    with TestClient(create_app(settings)) as api:
+    with TestClient(create_app(settings.api_config())) as api:
         headers = {"Host": "internal:8000", "X-Forwarded-Host": "proxy.example"}
         paginator = page_of(post_json(api, 28, {"page": 2}, headers=headers))
     path = "https://stats.example.com/business/28/plugin/CustomerManage/getStatisticsList"
@@ -782,45 +793,6 @@ def test_public_base_url_wins_over_host_and_proxy_headers(
 
 
 # --- against the reference model -------------------------------------------------------------
-
-REFERENCE_QUERIES: list[Params] = [
-    {"per_page": 100},
-    {"search": {"industry_id": 3}, "order_by": "follow_last_date", "order": "asc", "per_page": 100},
-    {
-        "search": {"date": ["2023-02-01", "2023-03-15"], "source_id": 2},
-        "order_by": "customer_last_date",
-        "per_page": 100,
-    },
-    {
-        "search": {"tag_id": 5, "progress_id": 2},
-        "order_by": "new_customer_count",
-        "per_page": 5,
-        "page": 2,
-    },
-    {
-        "search": {"date": ["2023-03-01", "2023-03-31"]},
-        "order_by": "name",
-        "order": "asc",
-        "per_page": 100,
-    },
-    {"search": {"date": ["2023-01-01", "2023-01-01"]}, "order_by": "follow_last_date"},
-    {
-        "search": {"department_id": 3},
-        "order_by": "lose_customer_count",
-        "order": "asc",
-        "per_page": 1,
-        "page": 2,
-    },
-    {"search": {"tag_id": 11}, "order_by": "customer_last_date", "order": "desc", "per_page": 100},
-    {"order_by": "id", "order": "desc", "page": 3, "per_page": 4},
-    {"order_by": "opportunity_count", "per_page": 6, "page": 2},
-    # One filter sorted by a count: counts from the slice's cells, the page rows' dates from
-    # the customers that can hold them (whole months, loose days, all time, later pages).
-    {"search": {"date": ["2023-02-10", "2023-04-20"], "industry_id": 3}, "per_page": 100},
-    {"search": {"date": ["2023-03-01", "2023-03-31"], "tag_id": 11}, "per_page": 4, "page": 2},
-    {"search": {"date": ["2023-04-03", "2023-04-09"], "source_id": 2}, "per_page": 100},
-    {"search": {"progress_id": 1}, "order_by": "follow_count", "per_page": 3, "page": 3},
-]
 
 
 @pytest.mark.parametrize("params", REFERENCE_QUERIES)
@@ -859,7 +831,7 @@ def test_readyz_once_the_projector_caught_up_with_every_partition(
 
 def test_unreachable_redis_is_a_503_not_a_stack_trace(key_prefix: str) -> None:
     settings = settings_for(f"redis://127.0.0.1:{free_port()}/0", key_prefix)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+    with TestClient(create_app(settings.api_config()), raise_server_exceptions=False) as api:
         statistics = api.post(ENDPOINT.format(25), json={})
         ready = api.get("/readyz")
         health = api.get("/healthz")

@@ -6,38 +6,29 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import redis
 
-from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import SHANGHAI, engine_rows, statistics_query
-from tests.integration.test_projector_crash import QUERIES, applied, publish, start_projector
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
+from tests.support.projector import QUERIES, applied, publish, start_projector
+from tests.support.servers import Deployment
 
 pytestmark = pytest.mark.integration
 
 
-def test_instances_sharing_the_group_survive_rebalances_exactly(
-    kafka_bootstrap: str,
-    make_topic: TopicFactory,
-    settings_env: EnvFactory,
-    redis_client: redis.Redis,
-    redis_url: str,
-    key_prefix: str,
-    tmp_path: Path,
-) -> None:
-    topic = make_topic(4)
+def test_instances_sharing_the_group_survive_rebalances_exactly(deployment: Deployment) -> None:
+    topic = deployment.make_topic(4)
     events = messy_events(29, 12_000)
-    publish(kafka_bootstrap, topic, events, [])
-    env = settings_env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "100"}
-    log = tmp_path / "projectors.log"
+    publish(deployment.bootstrap, topic, events, [])
+    env = deployment.env(topic) | {"CUSTSTATS_BATCH_MAX_RECORDS": "100"}
+    log = deployment.tmp_path / "projectors.log"
 
     def wait_applied(at_least: int, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        while applied(redis_client, key_prefix, topic) < at_least:
+        while applied(deployment.client, deployment.prefix, topic) < at_least:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
 
@@ -52,7 +43,7 @@ def test_instances_sharing_the_group_survive_rebalances_exactly(
         third = start_projector(env, log)  # joining triggers another rebalance
         wait_applied(len(events), timeout=120)
         time.sleep(1)
-        assert applied(redis_client, key_prefix, topic) == len(events)
+        assert applied(deployment.client, deployment.prefix, topic) == len(events)
     finally:
         for process in (second, third):
             if process is not None:
@@ -66,8 +57,8 @@ def test_instances_sharing_the_group_survive_rebalances_exactly(
             reference_rows(events, zone=SHANGHAI, **reference_query).values(), "id", "asc"
         )
         rows, total = engine_rows(
-            lambda: redis.asyncio.Redis.from_url(redis_url),
-            key_prefix,
+            lambda: redis.asyncio.Redis.from_url(deployment.redis_url),
+            deployment.prefix,
             reference_query["tenant_id"],
             statistics_query(reference_query, per_page=100, order_by="id", order="asc"),
         )

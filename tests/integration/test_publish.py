@@ -15,8 +15,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from custstats.servers import free_port
-from tests.conftest import EnvFactory, TopicFactory
 from tests.messy import messy_events, poison_lines
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.integration
 

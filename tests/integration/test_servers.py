@@ -17,7 +17,7 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from custstats.servers import EmbeddedRedis
-from tests.conftest import EnvFactory, TopicFactory
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +104,7 @@ def test_key_prefix_teardown_removes_only_its_own_keys(
     (tmp_path / "test_inner.py").write_text(INNER_TEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTSTATS_")}
     env["CUSTSTATS_TEST_REDIS_URL"] = private_redis.url
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])  # the conftest imports tests.support
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
@@ -132,7 +133,10 @@ def test_settings_env_points_a_custstats_process_at_the_test_servers(
     settings_env: EnvFactory, kafka_bootstrap: str, redis_url: str, key_prefix: str
 ) -> None:
     env = settings_env()
-    code = "from custstats.settings import Settings; print(Settings().model_dump_json())"
+    code = (
+        "import json; from custstats.settings import Settings; s = Settings(); "
+        "print(json.dumps(s.model_dump(mode='json') | {'redis_url': s.redis()}))"
+    )
     run = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )

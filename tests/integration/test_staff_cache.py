@@ -8,11 +8,10 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from custstats.settings import Settings
-from tests.conftest import delete_prefixed
 from tests.harness import SHANGHAI, project
 from tests.reference import reference_rows, reference_sorted
+from tests.support.api import api_app
+from tests.support.servers import delete_prefixed
 
 pytestmark = pytest.mark.integration
 URL = "/business/7/plugin/CustomerManage/getStatisticsList"
@@ -62,7 +61,7 @@ def test_profiles_new_employees_and_a_rebuilt_store_show_immediately(
 ) -> None:
     first = [profile("p1", 1, "Alice", 1_700_000_000), follow("f1", 1, 10, 1_700_000_100)]
     project(redis_client, key_prefix, [first])
-    with TestClient(create_app(Settings(redis_url=redis_url, key_prefix=key_prefix))) as http:
+    with TestClient(api_app(redis_url, key_prefix)) as http:
         assert rows(http) == expected(first)
         assert rows(http) == expected(first)  # answered from the kept staff
 

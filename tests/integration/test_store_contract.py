@@ -23,7 +23,6 @@ from projector.errors import Fenced
 from projector.layout import ControlLayout
 from projector.runner import RunStats
 from projector.versions import CURRENT
-from tests.conftest import delete_prefixed
 from tests.contract import (
     MESSY_QUERIES,
     MESSY_SEED,
@@ -49,6 +48,7 @@ from tests.harness import (
 )
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
+from tests.support.servers import delete_prefixed
 
 pytestmark = pytest.mark.integration
 

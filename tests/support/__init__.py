@@ -1,0 +1,1 @@
+"""Helpers shared between test modules (test modules never import each other)."""

@@ -17,7 +17,7 @@ from api.envelope import (
     statistics_path,
     success_body,
 )
-from api.params import ParamError
+from api.errors import ParamError
 
 PATH = "https://host/business/25/plugin/CustomerManage/getStatisticsList"
 SPEC_ROW = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from api.latest import SliceCells
-from api.statistics import add_day_cells, latest_second
+from api.tally import add_day_cells, latest_second
 from projector.calendar import LocalCalendar
 from projector.codec import day_field as cell_field
 from projector.codec import parse_day_hash

@@ -14,15 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.params import (
-    MAX_BODY_BYTES,
-    SORT_FIELDS,
-    ParamError,
-    StatisticsQuery,
-    nest_pairs,
-    params_from_body,
-    parse_query,
-)
+from api.errors import ParamError
+from api.params import SORT_FIELDS, StatisticsQuery, parse_query
+from api.phpinput import MAX_BODY_BYTES, nest_pairs, params_from_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")

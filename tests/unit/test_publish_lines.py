@@ -14,7 +14,8 @@ import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, NotLeaderForPartitionError
 
 from custstats import publish
-from custstats.publish import Progress, PublishError, PublishReport, publish_lines
+from custstats.publish import Progress
+from custstats.publisher import PublishError, PublishReport, publish_lines
 from custstats.settings import Settings
 
 TOPIC = "customer-events"

@@ -6,16 +6,15 @@ from typing import Any
 
 import pytest
 
-from custstats.status import (
+from custstats.status_model import (
     PartitionStatus,
     Status,
-    ago,
     partition_row,
     readiness,
     rebuild_status,
-    render,
     verdict,
 )
+from custstats.status_render import ago, render
 
 
 def tenant(tenant_id: int, **fields: Any) -> dict[str, Any]:
