@@ -34,7 +34,7 @@ from projector.config_topic import (
 from projector.config_upgrade import prepare_config_topic, publish_existing_settings
 from projector.config_writer import Change, write_tenant_setting
 from projector.tenant_config import ConfigKeys, Protection, protection
-from tests.conftest import delete_prefixed
+from tests.support.servers import delete_prefixed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

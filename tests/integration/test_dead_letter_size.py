@@ -14,16 +14,16 @@ import redis
 from kafka import KafkaProducer
 
 from events.schema import EVENT_ADAPTER, record_key
-from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import SHANGHAI, engine_rows, statistics_query
-from tests.integration.test_projector_crash import (
+from tests.messy import messy_events
+from tests.reference import reference_rows, reference_sorted
+from tests.support.projector import (
     QUERIES,
     applied,
     dead_letter_records,
     start_projector,
 )
-from tests.messy import messy_events
-from tests.reference import reference_rows, reference_sorted
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.integration
 

@@ -5,37 +5,24 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any
 
 import pytest
 import redis
-from kafka import KafkaConsumer, TopicPartition
 
 from projector.versions import CURRENT, field_version
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.messy import messy_events, poison_lines
 from tests.reference import reference_rows, reference_sorted
-from tests.support.projector import QUERIES, applied, publish, start_projector
+from tests.support.projector import (
+    QUERIES,
+    applied,
+    dead_letter_records,
+    publish,
+    start_projector,
+)
 from tests.support.servers import Deployment
 
 pytestmark = pytest.mark.integration
-
-
-def dead_letter_records(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partition = TopicPartition(f"{topic}.dlq", 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    records: list[Any] = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        batch = consumer.poll(timeout_ms=500)
-        if not batch and records:
-            break
-        for messages in batch.values():
-            records.extend(messages)
-    consumer.close()
-    return records
 
 
 def test_sigkill_mid_stream_loses_and_doubles_nothing(deployment: Deployment) -> None:

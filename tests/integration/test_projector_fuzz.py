@@ -18,11 +18,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from events.decode import Poison, decode
 from events.schema import EVENT_ADAPTER, record_key
 from projector.versions import CURRENT, field_version
-from tests.conftest import EnvFactory, TopicFactory
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.malformed import malformed_record
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted
+from tests.support.servers import EnvFactory, TopicFactory
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import redis
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from events.schema import EVENT_ADAPTER, record_key
 from projector.control import CURRENT
@@ -66,3 +67,20 @@ def start_projector(env: dict[str, str], log: Path, *extra: str) -> subprocess.P
             stdout=subprocess.DEVNULL,
             stderr=sink,
         )
+
+
+def dead_letter_records(bootstrap: str, topic: str) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partition = TopicPartition(f"{topic}.dlq", 0)
+    consumer.assign([partition])
+    consumer.seek_to_beginning(partition)
+    records: list[Any] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        batch = consumer.poll(timeout_ms=500)
+        if not batch and records:
+            break
+        for messages in batch.values():
+            records.extend(messages)
+    consumer.close()
+    return records
