@@ -5,10 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import ApiConfig
+from api.proxies import ProxySpecError, TrustedProxies
 from projector.config import ProjectorConfig
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -31,9 +32,19 @@ class Settings(BaseSettings):
         "unset = embedded in dev",
     )
     topic: str = Field(default="customer-events", min_length=1, max_length=200)
-    group_id: str = Field(default="custstats-projector", min_length=1)
+    group_id: str = Field(
+        default="",
+        description="consumer group of the projectors; unset = custstats-projector.<topic>",
+    )
     display_tz: str = Field(default="Asia/Shanghai")
     public_base_url: str | None = None
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="addresses/networks whose X-Forwarded-Proto/Host are honoured ('*' = all)",
+    )
+    ready_max_lag: int = Field(
+        default=10_000, ge=0, description="/readyz is 503 while a partition lags more records"
+    )
     key_prefix: str = Field(default="custstats", min_length=1, pattern=r"^[^{}\s]+$")
     partitions: int = Field(default=4, ge=1, le=1024, description="partitions of a topic we create")
     batch_max_records: int = Field(default=5000, ge=1, le=100_000)
@@ -46,6 +57,22 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        try:
+            TrustedProxies.from_list(value)
+        except ProxySpecError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _default_group(self) -> Settings:
+        """Two deployments on one broker never share a group (issue 10, finding 6)."""
+        if not self.group_id.strip():
+            object.__setattr__(self, "group_id", default_group_id(self.topic))
+        return self
 
     @property
     def dlq_topic(self) -> str:
@@ -88,6 +115,27 @@ class Settings(BaseSettings):
             zone=self.zone,
             batch_max_records=self.batch_max_records,
         )
+
+
+def default_group_id(topic: str) -> str:
+    """The projectors' consumer group when CUSTSTATS_GROUP_ID is unset: one per topic."""
+    return f"custstats-projector.{topic}"
+
+
+def setting_error(exc: ValidationError) -> str:
+    """The first problem of a ValidationError as one line naming its environment variable:
+    `CUSTSTATS_DISPLAY_TZ: unknown time zone 'Mars/Base'`."""
+    problems = []
+    for error in exc.errors():
+        where = "_".join(str(part) for part in error["loc"] if part != "__root__")
+        name = f"CUSTSTATS_{where.upper()}" if where else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        given = error.get("input")
+        secret = where == "redis_url"  # never echo what may hold a password
+        if error["type"] != "value_error" and not secret and isinstance(given, str | int):
+            message += f" (got {given!r})"
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems)
 
 
 def masked_url(url: str) -> str:
