@@ -30,6 +30,7 @@ class RebuildStatus(TypedDict):
     percent: float | None
     started: int | None
     started_ago_s: int | None
+    stale: bool
 
 
 class PartitionStatus(TypedDict):
@@ -50,6 +51,7 @@ class Status(TypedDict):
     partitions: list[PartitionStatus]
     lag: int
     dead_letters: int
+    config_restored: bool
     tenants: list[dict[str, Any]]
 
 
@@ -80,8 +82,12 @@ def optional_int(raw: bytes | None) -> int | None:
     return None if raw is None else int(raw)
 
 
-def rebuild_status(stored: dict[bytes, bytes], now: float) -> RebuildStatus | None:
-    """The rebuild in progress according to the control hash, or None."""
+def rebuild_status(
+    stored: dict[bytes, bytes], now: float, lease_held: bool = True
+) -> RebuildStatus | None:
+    """The rebuild in progress according to the control hash, or None. It is stale when no
+    process holds the rebuild lease (the lease of a killed rebuild runs out within seconds):
+    the control hash still names it, but nothing is filling it."""
     version = optional_int(stored.get(control.REBUILD.encode()))
     if version is None:
         return None
@@ -95,6 +101,7 @@ def rebuild_status(stored: dict[bytes, bytes], now: float) -> RebuildStatus | No
         "percent": round(100 * done / total, 1) if done is not None and total else None,
         "started": started,
         "started_ago_s": None if started is None else max(0, int(now) - started),
+        "stale": not lease_held,
     }
 
 

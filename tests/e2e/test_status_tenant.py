@@ -151,6 +151,7 @@ def test_status_of_an_empty_deployment_says_so_and_writes_nothing(
         ],
         "lag": 0,
         "dead_letters": 0,
+        "config_restored": False,
         "tenants": [],
     }
     human = custstats(env, "status")
@@ -201,6 +202,7 @@ def test_status_after_projecting_counts_events_tenants_and_dead_letters(
         "opportunity": {"mode": "auto", "effective": True},
         "api_key": False,
         "version": None,
+        "settings_restored": False,
     }
     assert (tenants[32]["events"], tenants[32]["duplicates"], tenants[32]["employees"]) == (2, 0, 1)
     assert tenants[32]["opportunity"] == {"mode": "auto", "effective": False}
@@ -319,6 +321,7 @@ def test_a_registered_tenant_answers_an_empty_page(
         "opportunity": {"mode": "auto", "effective": False},
         "api_key": False,
         "version": None,
+        "settings_restored": False,
     }
     page = answer(api, 40)
     assert (page["result"], page["data"]["data"], page["data"]["total"]) == (1, [], 0)

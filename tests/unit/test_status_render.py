@@ -45,6 +45,7 @@ def status(**fields: Any) -> Status:
         "partitions": partitions,
         "lag": sum(row["lag"] for row in partitions),
         "dead_letters": 2,
+        "config_restored": True,
         "tenants": [
             tenant(
                 25,
@@ -119,7 +120,9 @@ def test_rebuild_progress_from_the_control_hash() -> None:
         "percent": 50.4,
         "started": 1000,
         "started_ago_s": 192,
+        "stale": False,
     }
+    assert rebuild_status(control, now=1192.7, lease_held=False)["stale"] is True  # type: ignore[index]
     assert rebuild_status({b"current": b"3"}, now=5.0) is None
     just_started = rebuild_status({b"rebuild": b"4", b"rebuild_total": b"0"}, now=5.0)
     assert just_started is not None
@@ -144,6 +147,7 @@ def test_human_report_is_an_aligned_summary_and_two_tables() -> None:
         "rebuild       none",
         "lag           5",
         "dead letters  2",
+        "settings      restored from customer-events.config",
         "tenants       2",
         "",
         "partition  begin   end  applied  lag",
@@ -185,6 +189,7 @@ def test_report_shows_a_rebuild_in_progress_and_a_format_to_rebuild() -> None:
                 "percent": 50.4,
                 "started": 1000,
                 "started_ago_s": 192,
+                "stale": False,
             },
         )
     )
@@ -199,10 +204,36 @@ def test_report_shows_a_rebuild_in_progress_and_a_format_to_rebuild() -> None:
                 "percent": None,
                 "started": 1000,
                 "started_ago_s": 2,
+                "stale": False,
             }
         )
     )
     assert "rebuild       v4: starting, started 2s ago" in starting
+
+
+def test_a_rebuild_nobody_runs_is_shown_stale() -> None:
+    text = render(
+        status(
+            rebuild={
+                "version": 4,
+                "done": None,
+                "total": None,
+                "percent": None,
+                "started": 1000,
+                "started_ago_s": 3600,
+                "stale": True,
+            }
+        )
+    )
+    assert (
+        "rebuild       v4, started 1h00m ago - STALE: no rebuild process is running (it stopped); "
+        "`custstats rebuild` resumes it"
+    ) in text.splitlines()
+
+
+def test_settings_being_restored_are_said() -> None:
+    text = render(status(config_restored=False))
+    assert "settings      being restored from customer-events.config" in text
 
 
 def test_missing_topic_is_said_and_has_no_partition_table() -> None:
