@@ -26,8 +26,16 @@ from projector.config import ProjectorConfig
 from projector.layout import ControlLayout, Layout
 from projector.role import Role
 from projector.runner import ProjectorRunner, RunStats
-from projector.versions import (
+from projector.control import (
     CURRENT,
+    READY_PARTITIONS,
+    REBUILD_DONE,
+    REBUILD_FIELDS,
+    REBUILD_HEARTBEAT,
+    REBUILD_STARTED,
+    REBUILD_TOTAL,
+)
+from projector.versions import (
     PROJECTION_FORMAT,
     abandoned_versions,
     allocate_version,
@@ -42,7 +50,6 @@ from projector.versions import (
 
 log = logging.getLogger(__name__)
 LEASE_S = 6.0
-PROGRESS_FIELDS = ("rebuild_done", "rebuild_total", "rebuild_started")
 
 
 class Outcome(enum.IntEnum):
@@ -108,7 +115,11 @@ def _target(client: redis.Redis, prefix: str, field_: str) -> tuple[Layout, bool
     layout = allocate_version(client, prefix)
     client.hset(
         ControlLayout(prefix).key,
-        mapping={field_: layout.version, "rebuild_started": int(time.time())},
+        mapping={
+            field_: layout.version,
+            REBUILD_STARTED: int(time.time()),
+            REBUILD_HEARTBEAT: int(time.time()),
+        },
     )
     return layout, False
 
@@ -140,7 +151,7 @@ class ProgressReport:
         self.last = now
         done, total = self.runner.progress()
         control = self.runner.role.control.key
-        self.client.hset(control, mapping={"rebuild_done": done, "rebuild_total": total})
+        self.client.hset(control, mapping={REBUILD_DONE: done, REBUILD_TOTAL: total})
         self.show(Progress(self.runner.layout.version, done, total))
 
 
@@ -166,7 +177,10 @@ class Switcher:
             partitions = self.runner.partitions()
             self.client.hset(
                 self.target.ready_key,
-                mapping={"partitions": len(partitions), **dict.fromkeys(map(str, partitions), 1)},
+                mapping={
+                    READY_PARTITIONS: len(partitions),
+                    **dict.fromkeys(map(str, partitions), 1),
+                },
             )
             if current is None:  # nothing live: the rebuild simply becomes current
                 control = self.runner.role.control.key
@@ -186,7 +200,7 @@ class Switcher:
 def _clean_up(client: redis.Redis, switcher: Switcher, keep_old: bool) -> None:
     """After the switch: the progress fields, then what the new version replaced."""
     target, tenant = switcher.target, switcher.tenant
-    client.hdel(ControlLayout(target.prefix).key, *PROGRESS_FIELDS)
+    client.hdel(ControlLayout(target.prefix).key, *REBUILD_FIELDS)
     if tenant is not None:
         delete_version_globals(client, target)
         for old in switcher.switched_from:

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from api.params import SORT_FIELDS
 from projector.applier import Applier, OffsetMove
 from projector.cells import BatchWrites
+from projector.control import CURRENT
 from projector.errors import Fenced
 from projector.layout import ControlLayout
 from projector.runner import RunStats
-from projector.versions import CURRENT
 from tests.contract import (
     MESSY_QUERIES,
     MESSY_SEED,
