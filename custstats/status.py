@@ -31,7 +31,7 @@ its total lag is 0; 1 otherwise; 2 when a server is unreachable.
 `projection` is null before any projector ran (then `applied` is null too);
 `rebuild` fields other than `version` are null until the rebuild reports them;
 `partitions` is empty when the topic does not exist. A rebuild is `stale` when the
-control hash names it but no process holds the rebuild lease (it was killed or
+control hash names it but its heartbeat stopped (`control.rebuild_stale`: killed or
 failed): `custstats rebuild` resumes it. `config_restored` is false while the
 operator settings are being restored from `<topic>.config` (after a Redis loss, or
 before any projector read it): tenants without settings in Redis answer 503 then.
@@ -83,7 +83,7 @@ def _read_redis(client: redis.Redis, settings: Settings, now: float) -> dict[str
         "applied": {},
         "marks": {},
         "dead_letters": 0,
-        "rebuild": rebuild_status(stored, now, lease_held=bool(client.exists(keys.rebuild_lock))),
+        "rebuild": rebuild_status(stored, now),
         "config_restored": settings_restored(client, prefix),
     }
     if layout is not None:

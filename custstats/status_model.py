@@ -82,18 +82,17 @@ def optional_int(raw: bytes | None) -> int | None:
     return None if raw is None else int(raw)
 
 
-def rebuild_status(
-    stored: dict[bytes, bytes], now: float, lease_held: bool = True
-) -> RebuildStatus | None:
-    """The rebuild in progress according to the control hash, or None. It is stale when no
-    process holds the rebuild lease (the lease of a killed rebuild runs out within seconds):
-    the control hash still names it, but nothing is filling it."""
+def rebuild_status(stored: dict[bytes, bytes], now: float) -> RebuildStatus | None:
+    """The rebuild in progress according to the control hash, or None. It is stale when its
+    heartbeat stopped (`control.rebuild_stale`): the control hash still names it, but no
+    process is filling it any more (killed, or failed)."""
     version = optional_int(stored.get(control.REBUILD.encode()))
     if version is None:
         return None
     done = optional_int(stored.get(control.REBUILD_DONE.encode()))
     total = optional_int(stored.get(control.REBUILD_TOTAL.encode()))
     started = optional_int(stored.get(control.REBUILD_STARTED.encode()))
+    heartbeat = control.REBUILD_HEARTBEAT.encode()
     return {
         "version": version,
         "done": done,
@@ -101,7 +100,7 @@ def rebuild_status(
         "percent": round(100 * done / total, 1) if done is not None and total else None,
         "started": started,
         "started_ago_s": None if started is None else max(0, int(now) - started),
-        "stale": not lease_held,
+        "stale": control.rebuild_stale(optional_int(stored.get(heartbeat)), now),
     }
 
 

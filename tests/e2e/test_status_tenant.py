@@ -237,6 +237,7 @@ def test_status_shows_a_rebuild_in_progress(
             "rebuild_done": 50,
             "rebuild_total": 200,
             "rebuild_started": started,
+            "rebuild_heartbeat": int(time.time()),
         },
     )
     rebuild = status_json(env)["rebuild"]
@@ -246,6 +247,15 @@ def test_status_shows_a_rebuild_in_progress(
     assert 125 <= rebuild["started_ago_s"] < 185
     human = custstats(env, "status").stdout
     assert "rebuild       v2: 50/200 (25.0%), started 2m" in human
+    assert rebuild["stale"] is False and "STALE" not in human
+
+    # the rebuild process died: its heartbeat stops, and status says so instead of "running"
+    redis_client.hset(f"{key_prefix}:control", "rebuild_heartbeat", int(time.time()) - 600)
+    assert status_json(env)["rebuild"]["stale"] is True
+    human = custstats(env, "status").stdout
+    assert "STALE: no rebuild process is running (it stopped); `custstats rebuild` resumes it" in (
+        human
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from custstats.status_model import (
     verdict,
 )
 from custstats.status_render import ago, render
+from projector.control import REBUILD_STALE_AFTER
 
 
 def tenant(tenant_id: int, **fields: Any) -> dict[str, Any]:
@@ -112,6 +113,7 @@ def test_rebuild_progress_from_the_control_hash() -> None:
         b"rebuild_done": b"1200",
         b"rebuild_total": b"2380",
         b"rebuild_started": b"1000",
+        b"rebuild_heartbeat": b"1190",
     }
     assert rebuild_status(control, now=1192.7) == {
         "version": 4,
@@ -122,7 +124,10 @@ def test_rebuild_progress_from_the_control_hash() -> None:
         "started_ago_s": 192,
         "stale": False,
     }
-    assert rebuild_status(control, now=1192.7, lease_held=False)["stale"] is True  # type: ignore[index]
+    later = rebuild_status(control, now=1190 + REBUILD_STALE_AFTER + 1)
+    assert later is not None and later["stale"] is True  # the heartbeat stopped
+    without = rebuild_status({b"rebuild": b"4"}, now=5.0)
+    assert without is not None and without["stale"] is True  # no process ever beat
     assert rebuild_status({b"current": b"3"}, now=5.0) is None
     just_started = rebuild_status({b"rebuild": b"4", b"rebuild_total": b"0"}, now=5.0)
     assert just_started is not None
