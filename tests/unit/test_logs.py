@@ -30,8 +30,9 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_json_lines_carry_time_level_logger_message_and_extra_fields(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging(logging.INFO, "json")
     logging.getLogger("custstats.test").info("lag is %d", 7, extra={"lag": 7, "partition": 2})
@@ -52,8 +53,9 @@ def test_json_lines_carry_time_level_logger_message_and_extra_fields(
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.usefixtures("restore_logging")
 def test_a_registered_secret_never_reaches_the_output(
-    restore_logging: None, capsys: pytest.CaptureFixture[str], fmt: Any
+    capsys: pytest.CaptureFixture[str], fmt: Any
 ) -> None:
     configure_logging(logging.INFO, fmt)
     redact(["s3cret-pw", None])
@@ -63,7 +65,8 @@ def test_a_registered_secret_never_reaches_the_output(
     assert "redis://app:***@redis.internal:6379/0" in out
 
 
-def test_chatty_libraries_are_quiet_unless_debugging(restore_logging: None) -> None:
+@pytest.mark.usefixtures("restore_logging")
+def test_chatty_libraries_are_quiet_unless_debugging() -> None:
     configure_logging(logging.INFO)
     assert logging.getLogger("kafka").level == logging.WARNING
     assert logging.getLogger("uvicorn.access").level == logging.INFO
@@ -71,8 +74,9 @@ def test_chatty_libraries_are_quiet_unless_debugging(restore_logging: None) -> N
     assert logging.getLogger("kafka").level == logging.WARNING
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_start_up_line_shows_effective_settings_with_the_password_masked(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     configured = settings(redis_url=URL, topic="orders")
     shown = effective_settings(configured)
