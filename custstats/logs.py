@@ -111,6 +111,7 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
     shown: dict[str, Any] = settings.model_dump(mode="json", exclude={"redis_url"})
     shown["kafka_bootstrap"] = ",".join(settings.kafka_servers())
     shown["redis_url"] = masked_url(settings.redis())
+    shown["group_id"] = settings.consumer_group
     return dict(sorted(shown.items()))
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import ApiConfig
 from api.proxies import ProxySpecError, TrustedProxies
-from projector.config import ProjectorConfig
+from projector.config import ProjectorConfig, default_group_id
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -32,9 +32,10 @@ class Settings(BaseSettings):
         "unset = embedded in dev",
     )
     topic: str = Field(default="customer-events", min_length=1, max_length=200)
-    group_id: str = Field(
-        default="",
-        description="consumer group of the projectors; unset = custstats-projector.<topic>",
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the projectors' consumer group; unset = custstats-projector.<topic>",
     )
     display_tz: str = Field(default="Asia/Shanghai")
     public_base_url: str | None = None
@@ -67,12 +68,10 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from exc
         return value
 
-    @model_validator(mode="after")
-    def _default_group(self) -> Settings:
-        """Two deployments on one broker never share a group (issue 10, finding 6)."""
-        if not self.group_id.strip():
-            object.__setattr__(self, "group_id", default_group_id(self.topic))
-        return self
+    @property
+    def consumer_group(self) -> str:
+        """The projectors' group: CUSTSTATS_GROUP_ID, else one per topic (issue 10 finding 6)."""
+        return self.group_id or default_group_id(self.topic)
 
     @property
     def dlq_topic(self) -> str:
@@ -117,11 +116,6 @@ class Settings(BaseSettings):
             zone=self.zone,
             batch_max_records=self.batch_max_records,
         )
-
-
-def default_group_id(topic: str) -> str:
-    """The projectors' consumer group when CUSTSTATS_GROUP_ID is unset: one per topic."""
-    return f"custstats-projector.{topic}"
 
 
 def setting_error(exc: ValidationError) -> str:

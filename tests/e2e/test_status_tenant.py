@@ -202,8 +202,9 @@ def test_status_after_projecting_counts_events_tenants_and_dead_letters(
         "opportunity": {"mode": "auto", "effective": True},
         "api_key": False,
         "version": None,
-        "settings_restored": False,
+        "settings_restored": True,  # the projector read <topic>.config to its end
     }
+    assert shown["config_restored"] is True
     assert (tenants[32]["events"], tenants[32]["duplicates"], tenants[32]["employees"]) == (2, 0, 1)
     assert tenants[32]["opportunity"] == {"mode": "auto", "effective": False}
 

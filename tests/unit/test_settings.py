@@ -14,10 +14,10 @@ from custstats import api_cmd
 from custstats.settings import (
     DEFAULT_REDIS,
     Settings,
-    default_group_id,
     masked_url,
     setting_error,
 )
+from projector.config import default_group_id
 
 
 def settings(**fields: Any) -> Settings:
@@ -95,10 +95,12 @@ def test_app_factory_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 def test_group_id_defaults_to_one_group_per_topic() -> None:
     """Issue 10 finding 6: two deployments on one broker with different topics never share a
     consumer group unless the operator says so."""
-    assert settings().group_id == "custstats-projector.customer-events"
-    assert settings(topic="orders").group_id == "custstats-projector.orders"
-    assert settings(topic="orders").projector_config().group_id == "custstats-projector.orders"
-    assert settings(topic="orders", group_id="mine").group_id == "mine"
+    assert settings().consumer_group == "custstats-projector.customer-events"
+    assert settings(topic="orders").consumer_group == "custstats-projector.orders"
+    assert settings(topic="orders").projector_config().consumer_group == (
+        "custstats-projector.orders"
+    )
+    assert settings(topic="orders", group_id="mine").consumer_group == "mine"
     assert default_group_id("a.b") == "custstats-projector.a.b"
 
 
