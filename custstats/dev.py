@@ -21,20 +21,24 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 import orjson
 import redis
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from pydantic import SecretStr
 
 from custstats.demo import demo_events
+from custstats.dev_setup import (
+    DevError,
+    Servers,
+    check_port_free,
+    child_env,
+    create_topics,
+    start_servers,
+)
+from custstats.logs import log_start
 from custstats.publisher import PublishError, make_producer, publish_lines
-from custstats.servers import EmbeddedBroker, EmbeddedRedis, ServerError, die_with_parent
+from custstats.servers import die_with_parent
 from custstats.settings import Settings, masked_url
 from projector.control import CURRENT
 from projector.layout import Layout
@@ -49,10 +53,6 @@ STOP_GRACE_S = 10.0
 """How long a child may take to stop on SIGTERM before it is killed."""
 POLL_S = 0.2
 DEMO_TENANT = 25
-
-
-class DevError(Exception):
-    """The session cannot go on; the message tells the user what happened."""
 
 
 class _Stop(BaseException):
@@ -126,13 +126,6 @@ class Child:
         log.info("stopped %s", self.name)
 
 
-@dataclass(frozen=True)
-class _Servers:
-    bootstrap: str
-    redis_url: str
-    embedded: tuple[EmbeddedBroker | EmbeddedRedis, ...]
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo", action="store_true", help="publish the demo data set (tenants 25, 26, 27)"
@@ -161,12 +154,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _session(args: argparse.Namespace, settings: Settings, stack: contextlib.ExitStack) -> int:
-    servers = _start_servers(settings, stack)
+    check_port_free(args.host, args.port)  # before anything starts: not after a banner
+    servers = start_servers(settings, stack)
     settings = settings.with_servers(servers.bootstrap, servers.redis_url)
-    _create_topics(settings)
+    log_start("dev", settings)
+    create_topics(settings)
     env = child_env(settings)
     verbose = ["-v"] if getattr(args, "verbose", False) else []
-    cli = [sys.executable, "-m", "custstats.cli", *verbose]
+    log_format = ["--log-format", getattr(args, "log_format", "text")]
+    cli = [sys.executable, "-m", "custstats.cli", *verbose, *log_format]
     children = [
         Child("projector", [*cli, "projector"], env),
         Child("api", [*cli, "api", "--host", args.host, "--port", str(args.port)], env),
@@ -183,64 +179,6 @@ def _session(args: argparse.Namespace, settings: Settings, stack: contextlib.Exi
     return _supervise(children, servers)
 
 
-def _start_servers(settings: Settings, stack: contextlib.ExitStack) -> _Servers:
-    embedded: list[EmbeddedBroker | EmbeddedRedis] = []
-    try:
-        if settings.kafka_bootstrap:
-            bootstrap = settings.kafka_bootstrap
-            log.info("Kafka: %s (CUSTSTATS_KAFKA_BOOTSTRAP)", bootstrap)
-        else:
-            broker = stack.enter_context(EmbeddedBroker())
-            embedded.append(broker)
-            bootstrap = broker.bootstrap
-            log.info("Kafka: embedded Tansu broker on %s (%s)", bootstrap, broker.log_path)
-        if settings.redis_url:
-            redis_url = settings.redis()
-            log.info("Redis: %s (CUSTSTATS_REDIS_URL)", masked_url(redis_url))
-        else:
-            store = stack.enter_context(EmbeddedRedis())
-            embedded.append(store)
-            redis_url = store.url
-            log.info("Redis: embedded Valkey on %s (%s)", redis_url, store.log_path)
-    except ServerError as exc:
-        raise DevError(f"cannot start an embedded server: {exc}") from exc
-    return _Servers(bootstrap, redis_url, tuple(embedded))
-
-
-def _create_topics(settings: Settings) -> None:
-    """The events topic and its dead-letter topic; existing ones are left as they are."""
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_servers(),
-            client_id="custstats-dev",
-            request_timeout_ms=15_000,
-        )
-    except KafkaError as exc:
-        raise DevError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    try:
-        for name, partitions in ((settings.topic, settings.partitions), (settings.dlq_topic, 1)):
-            try:
-                admin.create_topics([NewTopic(name, partitions, 1)])
-                log.info("created topic %s with %d partition(s)", name, partitions)
-            except TopicAlreadyExistsError:
-                log.info("topic %s exists", name)
-            except KafkaError as exc:
-                raise DevError(f"cannot create topic {name!r}: {exc}") from exc
-    finally:
-        admin.close()
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    """Our environment, with every setting spelled out so the children use exactly ours."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CUSTSTATS_")}
-    for name, value in settings.model_dump().items():
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if value is not None:
-            env[f"CUSTSTATS_{name.upper()}"] = str(value)
-    return env
-
-
 def _connect_host(host: str) -> str:
     """Where a client on this machine reaches an API listening on `host`."""
     if host in ("", "0.0.0.0"):
@@ -250,7 +188,7 @@ def _connect_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _check_alive(children: Sequence[Child], servers: _Servers) -> None:
+def _check_alive(children: Sequence[Child], servers: Servers) -> None:
     for child in children:
         code = child.exit_code()
         if code is not None:
@@ -266,7 +204,7 @@ def _check_alive(children: Sequence[Child], servers: _Servers) -> None:
             )
 
 
-def _wait_ready(base: str, children: Sequence[Child], servers: _Servers) -> None:
+def _wait_ready(base: str, children: Sequence[Child], servers: Servers) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         _check_alive(children, servers)
@@ -338,7 +276,7 @@ def applied_offsets(client: redis.Redis, settings: Settings) -> dict[int, int]:
 
 
 def _wait_caught_up(
-    settings: Settings, ends: dict[int, int], children: Sequence[Child], servers: _Servers
+    settings: Settings, ends: dict[int, int], children: Sequence[Child], servers: Servers
 ) -> None:
     total = sum(ends.values())
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
@@ -393,7 +331,7 @@ def _announce(base: str, settings: Settings, *, demo: bool) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _supervise(children: Sequence[Child], servers: _Servers) -> int:
+def _supervise(children: Sequence[Child], servers: Servers) -> int:
     """Wait for Ctrl-C (raised as _Stop); a dying child ends the session with an error."""
     while True:
         _check_alive(children, servers)

@@ -15,6 +15,11 @@ ERASE = "\r\x1b[K"
 """Back to column 0 and erase the line."""
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 line`, `0 lines`, `2 lines`: the count and its noun, in agreement."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class ProgressLine:
     """A throttled, redrawn status line; `write()` prints a message without tearing it."""
 

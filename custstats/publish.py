@@ -18,7 +18,7 @@ from typing import IO
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from custstats.progress import ProgressLine
+from custstats.progress import ProgressLine, plural
 from custstats.publisher import (
     CONNECT_TIMEOUT_S,
     PublishError,
@@ -130,8 +130,8 @@ class Progress:
         if len(report.undelivered) > SHOWN_REJECTS:
             self._stream.write(f"... and {len(report.undelivered) - SHOWN_REJECTS} more\n")
         summary = (
-            f"published {report.published} events to {topic!r}, "
-            f"rejected {len(report.rejected)} lines"
+            f"published {plural(report.published, 'event')} to {topic!r}, "
+            f"rejected {plural(len(report.rejected), 'line')}"
         )
         if report.undelivered:
             summary += f", {len(report.undelivered)} not delivered"

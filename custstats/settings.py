@@ -5,11 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import ApiConfig
-from projector.config import ProjectorConfig
+from api.proxies import ProxySpecError, TrustedProxies
+from projector.config import ProjectorConfig, default_group_id
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -38,6 +39,13 @@ class Settings(BaseSettings):
     )
     display_tz: str = Field(default="Asia/Shanghai")
     public_base_url: str | None = None
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="addresses/networks whose X-Forwarded-Proto/Host are honoured ('*' = all)",
+    )
+    ready_max_lag: int = Field(
+        default=10_000, ge=0, description="/readyz is 503 while a partition lags more records"
+    )
     key_prefix: str = Field(default="custstats", min_length=1, pattern=r"^[^{}\s]+$")
     partitions: int = Field(default=4, ge=1, le=1024, description="partitions of a topic we create")
     batch_max_records: int = Field(default=5000, ge=1, le=100_000)
@@ -50,6 +58,20 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        try:
+            TrustedProxies.from_list(value)
+        except ProxySpecError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @property
+    def consumer_group(self) -> str:
+        """The projectors' group: CUSTSTATS_GROUP_ID, else one per topic (issue 10 finding 6)."""
+        return self.group_id or default_group_id(self.topic)
 
     @property
     def dlq_topic(self) -> str:
@@ -74,6 +96,8 @@ class Settings(BaseSettings):
 
     def api_config(self) -> ApiConfig:
         """What the HTTP API needs: it never reads settings itself."""
+        # FOLLOW-UP(coordinator, when merging phase2-api, whose ApiConfig has the fields): pass
+        # topic=self.topic, trusted_proxies=self.trusted_proxies, ready_max_lag=self.ready_max_lag
         return ApiConfig(
             redis_url=self.redis(),
             key_prefix=self.key_prefix,
@@ -92,6 +116,22 @@ class Settings(BaseSettings):
             zone=self.zone,
             batch_max_records=self.batch_max_records,
         )
+
+
+def setting_error(exc: ValidationError) -> str:
+    """The first problem of a ValidationError as one line naming its environment variable:
+    `CUSTSTATS_DISPLAY_TZ: unknown time zone 'Mars/Base'`."""
+    problems = []
+    for error in exc.errors():
+        where = "_".join(str(part) for part in error["loc"] if part != "__root__")
+        name = f"CUSTSTATS_{where.upper()}" if where else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        given = error.get("input")
+        secret = where == "redis_url"  # never echo what may hold a password
+        if error["type"] != "value_error" and not secret and isinstance(given, str | int):
+            message += f" (got {given!r})"
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems)
 
 
 def masked_url(url: str) -> str:

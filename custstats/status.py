@@ -23,14 +23,18 @@ its total lag is 0; 1 otherwise; 2 when a server is unreachable.
      "projection": {"version": 3, "format": 1, "format_expected": 1} | null,
      "ready": {"ready": true, "caught_up": 4, "partitions": 4},
      "rebuild": null | {"version": 4, "done": 1200, "total": 2380, "percent": 50.4,
-                        "started": 1767000000, "started_ago_s": 192},
+                        "started": 1767000000, "started_ago_s": 192, "stale": false},
      "partitions": [{"partition": 0, "beginning": 0, "end": 600, "applied": 600, "lag": 0}],
-     "lag": 0, "dead_letters": 2,
+     "lag": 0, "dead_letters": 2, "config_restored": true,
      "tenants": [<the object of `custstats tenant show --json`>, ...]}
 
 `projection` is null before any projector ran (then `applied` is null too);
 `rebuild` fields other than `version` are null until the rebuild reports them;
-`partitions` is empty when the topic does not exist.
+`partitions` is empty when the topic does not exist. A rebuild is `stale` when the
+control hash names it but its heartbeat stopped (`control.rebuild_stale`: killed or
+failed): `custstats rebuild` resumes it. `config_restored` is false while the
+operator settings are being restored from `<topic>.config` (after a Redis loss, or
+before any projector read it): tenants without settings in Redis answer 503 then.
 """
 
 from __future__ import annotations
@@ -56,7 +60,12 @@ from custstats.status_model import (
     verdict,
 )
 from custstats.status_render import render
-from custstats.tenant_info import all_tenant_ids, current_version, read_tenants
+from custstats.tenant_info import (
+    all_tenant_ids,
+    current_version,
+    read_tenants,
+    settings_restored,
+)
 from projector.layout import ControlLayout
 from projector.versions import PROJECTION_FORMAT
 
@@ -66,7 +75,8 @@ KAFKA_TIMEOUT_S = 10
 
 def _read_redis(client: redis.Redis, settings: Settings, now: float) -> dict[str, Any]:
     prefix, topic = settings.key_prefix, settings.topic
-    stored: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    keys = ControlLayout(prefix)
+    stored: dict[bytes, bytes] = client.hgetall(keys.key)  # type: ignore[assignment]
     layout = current_version(client, prefix)
     found: dict[str, Any] = {
         "projection": None,
@@ -74,6 +84,7 @@ def _read_redis(client: redis.Redis, settings: Settings, now: float) -> dict[str
         "marks": {},
         "dead_letters": 0,
         "rebuild": rebuild_status(stored, now),
+        "config_restored": settings_restored(client, prefix),
     }
     if layout is not None:
         with client.pipeline(transaction=False) as pipe:
@@ -156,6 +167,7 @@ def collect(settings: Settings) -> Status:
         "partitions": partitions,
         "lag": sum(row["lag"] for row in partitions),
         "dead_letters": stored["dead_letters"],
+        "config_restored": stored["config_restored"],
         "tenants": stored["tenants"],
     }
 

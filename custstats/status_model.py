@@ -30,6 +30,7 @@ class RebuildStatus(TypedDict):
     percent: float | None
     started: int | None
     started_ago_s: int | None
+    stale: bool
 
 
 class PartitionStatus(TypedDict):
@@ -50,6 +51,7 @@ class Status(TypedDict):
     partitions: list[PartitionStatus]
     lag: int
     dead_letters: int
+    config_restored: bool
     tenants: list[dict[str, Any]]
 
 
@@ -81,13 +83,16 @@ def optional_int(raw: bytes | None) -> int | None:
 
 
 def rebuild_status(stored: dict[bytes, bytes], now: float) -> RebuildStatus | None:
-    """The rebuild in progress according to the control hash, or None."""
+    """The rebuild in progress according to the control hash, or None. It is stale when its
+    heartbeat stopped (`control.rebuild_stale`): the control hash still names it, but no
+    process is filling it any more (killed, or failed)."""
     version = optional_int(stored.get(control.REBUILD.encode()))
     if version is None:
         return None
     done = optional_int(stored.get(control.REBUILD_DONE.encode()))
     total = optional_int(stored.get(control.REBUILD_TOTAL.encode()))
     started = optional_int(stored.get(control.REBUILD_STARTED.encode()))
+    heartbeat = control.REBUILD_HEARTBEAT.encode()
     return {
         "version": version,
         "done": done,
@@ -95,6 +100,7 @@ def rebuild_status(stored: dict[bytes, bytes], now: float) -> RebuildStatus | No
         "percent": round(100 * done / total, 1) if done is not None and total else None,
         "started": started,
         "started_ago_s": None if started is None else max(0, int(now) - started),
+        "stale": control.rebuild_stale(optional_int(stored.get(heartbeat)), now),
     }
 
 

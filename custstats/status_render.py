@@ -31,6 +31,11 @@ def _rebuild_text(rebuild: RebuildStatus | None) -> str:
         text += ": starting"
     if rebuild["started_ago_s"] is not None:
         text += f", started {ago(rebuild['started_ago_s'])} ago"
+    if rebuild["stale"]:
+        text = text.replace(": starting", "")
+        text += (
+            " - STALE: no rebuild process is running (it stopped); `custstats rebuild` resumes it"
+        )
     return text
 
 
@@ -51,6 +56,16 @@ def _opportunity_text(tenant: dict[str, Any]) -> str:
     plugin = tenant["opportunity"]
     state = "on" if plugin["effective"] else "off"
     return f"{state} (auto)" if plugin["mode"] == "auto" else f"{state} (set)"
+
+
+def _settings_text(status: Status) -> str:
+    """Whether the operator settings are back from `<topic>.config`."""
+    if status["config_restored"]:
+        return f"restored from {status['topic']}.config"
+    return (
+        f"being restored from {status['topic']}.config (no projector has read it to its end "
+        "since Redis was emptied or first used): tenants without settings in Redis answer 503"
+    )
 
 
 def render(status: Status) -> str:
@@ -75,6 +90,7 @@ def render(status: Status) -> str:
         f"rebuild       {_rebuild_text(status['rebuild'])}",
         f"lag           {status['lag']}",
         f"dead letters  {status['dead_letters']}",
+        f"settings      {_settings_text(status)}",
         f"tenants       {len(status['tenants'])}",
     ]
     if partitions:

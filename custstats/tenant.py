@@ -1,9 +1,12 @@
 """`custstats tenant ...`: what the operator decides per tenant, and what is known about one.
 
-Operator settings live outside the projection versions (`ControlLayout`), so a
-rebuild keeps them: the registered-tenants set (a registered tenant with no
-events answers an empty page instead of `invalid appid`) and the tenant's config
-hash (`opportunity` on/off, absent = auto; `api_key` as a SHA-256 digest).
+Operator settings are records on `<topic>.config` (SPEC §4, `custstats.tenant_write`):
+`register` and `set` publish the tenant's whole settings there (acks=all), then apply
+them to Redis, where they live outside the projection versions (`ControlLayout`) so a
+rebuild keeps them: the registered-tenants set (a registered tenant with no events
+answers an empty page instead of `invalid appid`) and the tenant's config hash
+(`opportunity` on/off, absent = auto; `api_key` as a SHA-256 digest). A Redis that
+lost them gets them back from the projector's replay of the topic.
 
 An API key is never printed or logged, nor is its digest; `--api-key-stdin`
 keeps it out of shell history and process lists.
@@ -13,10 +16,13 @@ keeps it out of shell history and process lists.
     {"tenant_id": 25, "known": true, "registered": false, "projected": true,
      "events": 1203, "duplicates": 4, "employees": 12,
      "opportunity": {"mode": "auto", "effective": true}, "api_key": false,
-     "version": 3}
+     "version": 3, "settings_restored": true}
 
-`version` is the projection version the counts come from (null before any
-projector ran); `known` = registered or projected, as the API decides it.
+`version` is the projection version the tenant's counts come from (its own version
+after `rebuild --tenant`; null before any projector ran); `known` = registered or
+projected, as the API decides it; `settings_restored` is false while the operator
+settings are being restored from `<topic>.config` (the marker is missing: after a
+Redis loss, or before any projector read the topic).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
+from typing import Literal
 
 import redis
 
@@ -32,9 +40,16 @@ from custstats.connect import open_redis
 from custstats.errors import BadKey, CliError
 from custstats.settings import Settings
 from custstats.tenant_info import TenantInfo, current_version, read_tenants
+from custstats.tenant_write import write_setting
 from projector import control
-from projector.control import CONFIG_API_KEY, CONFIG_OPPORTUNITY, MAX_TENANT_ID, MODES
+from projector.config_writer import KEEP, Change
+from projector.control import MAX_TENANT_ID, MODES
 from projector.layout import ControlLayout
+
+RESTORING_TEXT = (
+    "being restored from the config topic (no projector has finished reading it since Redis "
+    "was emptied or first used): a tenant without settings in Redis yet answers 503"
+)
 
 
 def tenant_id(text: str) -> int:
@@ -71,6 +86,8 @@ def describe(info: TenantInfo) -> str:
         lines.append("  projection   none yet")
     else:
         lines.append(f"  projection   v{info.version}")
+    if not info.settings_restored:
+        lines.append(f"  settings     {RESTORING_TEXT}")
     return "\n".join(lines)
 
 
@@ -96,12 +113,20 @@ def read_key(args: argparse.Namespace) -> str | None:
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     tenant_help = "tenant id, the number in the API's /business/{T}/ URL"
-    register = actions.add_parser("register", help="make a tenant known before any event")
+    register = actions.add_parser(
+        "register",
+        formatter_class=parser.formatter_class,
+        help="make a tenant known before any event",
+    )
     register.add_argument("tenant", type=tenant_id, metavar="T", help=tenant_help)
-    show = actions.add_parser("show", help="what is known and set for a tenant")
+    show = actions.add_parser(
+        "show", formatter_class=parser.formatter_class, help="what is known and set for a tenant"
+    )
     show.add_argument("tenant", type=tenant_id, metavar="T", help=tenant_help)
     show.add_argument("--json", action="store_true", help="one JSON object")
-    set_ = actions.add_parser("set", help="opportunity plugin mode, API key")
+    set_ = actions.add_parser(
+        "set", formatter_class=parser.formatter_class, help="opportunity plugin mode, API key"
+    )
     set_.add_argument("tenant", type=tenant_id, metavar="T", help=tenant_help)
     set_.add_argument(
         "--opportunity",
@@ -129,6 +154,16 @@ def _show(client: redis.Redis, settings: Settings, tenant: int, as_json: bool) -
     return 0
 
 
+def _change(args: argparse.Namespace, key: str | None) -> Change:
+    """What `tenant set` asks for, as the config writer's Change."""
+    digest: str | Literal["keep"] | None = KEEP
+    if key is not None:
+        digest = control.api_key_digest(key)
+    elif args.clear_api_key:
+        digest = None
+    return Change(opportunity=args.opportunity, api_key_sha256=digest)
+
+
 def _set(client: redis.Redis, settings: Settings, args: argparse.Namespace) -> int:
     key = read_key(args)
     if args.opportunity is None and key is None and not args.clear_api_key:
@@ -138,17 +173,7 @@ def _set(client: redis.Redis, settings: Settings, args: argparse.Namespace) -> i
             file=sys.stderr,
         )
         return 2
-    config = ControlLayout(settings.key_prefix).tenant_config(args.tenant)
-    with client.pipeline(transaction=True) as pipe:
-        if args.opportunity == "auto":
-            pipe.hdel(config, CONFIG_OPPORTUNITY)  # absent = auto, as the API reads it
-        elif args.opportunity is not None:
-            pipe.hset(config, CONFIG_OPPORTUNITY, args.opportunity)
-        if key is not None:
-            pipe.hset(config, CONFIG_API_KEY, control.api_key_digest(key))
-        if args.clear_api_key:
-            pipe.hdel(config, CONFIG_API_KEY)
-        pipe.execute()
+    write_setting(settings, client, args.tenant, _change(args, key))
     layout = current_version(client, settings.key_prefix)
     (info,) = read_tenants(client, settings.key_prefix, layout, [args.tenant])
     done: list[str] = []
@@ -169,18 +194,23 @@ def _set(client: redis.Redis, settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
+def _register(client: redis.Redis, settings: Settings, tenant: int) -> int:
+    registered = ControlLayout(settings.key_prefix).registered_tenants
+    already = bool(client.sismember(registered, str(tenant)))
+    write_setting(settings, client, tenant, Change(registered=True))
+    print(f"tenant {tenant} {'was already registered' if already else 'registered'}")
+    return 0
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     command = f"custstats tenant {args.action}"
+    if not getattr(args, "verbose", False):
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # our one line says it better
     try:
         client = open_redis(settings)
         try:
             if args.action == "register":
-                added = client.sadd(
-                    ControlLayout(settings.key_prefix).registered_tenants, str(args.tenant)
-                )
-                state = "registered" if added else "was already registered"
-                print(f"tenant {args.tenant} {state}")
-                return 0
+                return _register(client, settings, args.tenant)
             if args.action == "show":
                 return _show(client, settings, args.tenant, args.json)
             return _set(client, settings, args)

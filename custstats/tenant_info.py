@@ -21,6 +21,7 @@ from projector.control import (
     META_OPPORTUNITY,
 )
 from projector.layout import ControlLayout, Layout
+from projector.tenant_config import ConfigKeys
 
 PIPELINE_CHUNK = 500
 
@@ -44,6 +45,9 @@ class TenantInfo:
     opportunity_seen: bool
     api_key: bool
     version: int | None
+    """The version holding this tenant's keys (its own after `rebuild --tenant`)."""
+    settings_restored: bool = True
+    """False while the operator settings are being restored from `<topic>.config`."""
 
     @property
     def known(self) -> bool:
@@ -65,6 +69,7 @@ class TenantInfo:
             "opportunity": {"mode": self.opportunity_mode, "effective": self.opportunity_on},
             "api_key": self.api_key,
             "version": self.version,
+            "settings_restored": self.settings_restored,
         }
 
 
@@ -77,6 +82,7 @@ def read_tenants(
 ) -> list[TenantInfo]:
     """What is stored about each tenant, a few pipelined round trips for any number of them."""
     keys = ControlLayout(prefix)
+    restored = settings_restored(client, prefix)
     found: list[TenantInfo] = []
     for start in range(0, len(tenant_ids), PIPELINE_CHUNK):
         chunk = tenant_ids[start : start + PIPELINE_CHUNK]
@@ -113,10 +119,31 @@ def read_tenants(
                     opportunity_mode=control.opportunity_mode(mode_raw),
                     opportunity_seen=seen,
                     api_key=key_raw is not None,
-                    version=None if layout is None else layout.version,
+                    version=None if layout is None else layout.version_of(tenant),
+                    settings_restored=restored,
                 )
             )
     return found
+
+
+def settings_restored(client: redis.Redis, prefix: str) -> bool:
+    """Whether the operator settings were restored from `<topic>.config` (the marker the
+    projector sets once it read the topic to its end; absent after a Redis loss)."""
+    return bool(client.exists(ConfigKeys(prefix).restored))
+
+
+def tenant_rebuild_refusal(client: redis.Redis, prefix: str, tenant: int) -> str | None:
+    """Why `rebuild --tenant` would have nothing to do, or None: a tenant none of whose events
+    was projected would replay the whole topic to apply nothing."""
+    layout = current_version(client, prefix)
+    if layout is not None:
+        (info,) = read_tenants(client, prefix, layout, [tenant])
+        if info.projected or info.events:
+            return None
+    return (
+        f"tenant {tenant} has no projected events: nothing to rebuild "
+        "(publish its events first; `custstats status` lists the tenants)"
+    )
 
 
 def all_tenant_ids(client: redis.Redis, prefix: str, layout: Layout | None) -> list[int]:

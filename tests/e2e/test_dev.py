@@ -12,7 +12,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from pydantic import SecretStr
 
 from custstats.demo import demo_events
 from custstats.dev import applied_offsets
-from custstats.servers import LOOPBACK, free_port
+from custstats.servers import free_port
 from custstats.settings import Settings
 from tests.messy import messy_events
 from tests.support.reference_api import REFERENCE_QUERIES, reference_page
@@ -66,6 +65,13 @@ def descendants(root: int) -> set[Process]:
             found.add((pid, start))
             todo.append(pid)
     return found
+
+
+def command_line(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
 
 
 def running(process: Process) -> bool:
@@ -208,6 +214,8 @@ def test_dev_uses_the_configured_servers_and_answers_like_the_reference(
     log = run.stderr()
     assert "(CUSTSTATS_KAFKA_BOOTSTRAP)" in log and "(CUSTSTATS_REDIS_URL)" in log
     assert "embedded" not in log
+    assert "custstats dev starting: " in log
+    assert f"created topic {env['CUSTSTATS_TOPIC']}.config (operator settings)" in log
     assert len(run.started) == 2, run.started  # only the projector and the API
     assert "no events yet" in run.out.read_text()
 
@@ -247,15 +255,13 @@ def test_dev_uses_the_configured_servers_and_answers_like_the_reference(
 def test_a_child_that_dies_ends_dev_with_a_message_and_nothing_left(
     tmp_path: Path, dev_runs: list[DevRun], settings_env: EnvFactory, make_topic: TopicFactory
 ) -> None:
-    with socket.socket() as taken:
-        taken.bind((LOOPBACK, 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        run = DevRun(tmp_path, settings_env(make_topic(1)), "--port", str(port))
-        dev_runs.append(run)
-        code = run.wait(timeout=60)
+    run = DevRun(tmp_path, settings_env(make_topic(1)), "--port", str(free_port()))
+    dev_runs.append(run)
+    run.wait_for_url()
+    run.watch()
+    (api,) = [pid for pid, _ in run.started if b"api" in command_line(pid)]
+    os.kill(api, signal.SIGKILL)
+    code = run.wait(timeout=60)
     assert code == 1
-    assert "custstats dev: the api exited unexpectedly" in run.stderr()
-    assert "Press Ctrl-C" not in run.out.read_text()
-    assert run.started, "dev started no children"
+    assert "custstats dev: the api exited unexpectedly with code -9" in run.stderr()
     assert run.leftovers() == set(), run.stderr()

@@ -151,6 +151,7 @@ def test_status_of_an_empty_deployment_says_so_and_writes_nothing(
         ],
         "lag": 0,
         "dead_letters": 0,
+        "config_restored": False,
         "tenants": [],
     }
     human = custstats(env, "status")
@@ -201,7 +202,9 @@ def test_status_after_projecting_counts_events_tenants_and_dead_letters(
         "opportunity": {"mode": "auto", "effective": True},
         "api_key": False,
         "version": None,
+        "settings_restored": True,  # the projector read <topic>.config to its end
     }
+    assert shown["config_restored"] is True
     assert (tenants[32]["events"], tenants[32]["duplicates"], tenants[32]["employees"]) == (2, 0, 1)
     assert tenants[32]["opportunity"] == {"mode": "auto", "effective": False}
 
@@ -235,6 +238,7 @@ def test_status_shows_a_rebuild_in_progress(
             "rebuild_done": 50,
             "rebuild_total": 200,
             "rebuild_started": started,
+            "rebuild_heartbeat": int(time.time()),
         },
     )
     rebuild = status_json(env)["rebuild"]
@@ -244,6 +248,15 @@ def test_status_shows_a_rebuild_in_progress(
     assert 125 <= rebuild["started_ago_s"] < 185
     human = custstats(env, "status").stdout
     assert "rebuild       v2: 50/200 (25.0%), started 2m" in human
+    assert rebuild["stale"] is False and "STALE" not in human
+
+    # the rebuild process died: its heartbeat stops, and status says so instead of "running"
+    redis_client.hset(f"{key_prefix}:control", "rebuild_heartbeat", int(time.time()) - 600)
+    assert status_json(env)["rebuild"]["stale"] is True
+    human = custstats(env, "status").stdout
+    assert "STALE: no rebuild process is running (it stopped); `custstats rebuild` resumes it" in (
+        human
+    )
 
 
 @pytest.mark.parametrize(
@@ -319,6 +332,7 @@ def test_a_registered_tenant_answers_an_empty_page(
         "opportunity": {"mode": "auto", "effective": False},
         "api_key": False,
         "version": None,
+        "settings_restored": False,
     }
     page = answer(api, 40)
     assert (page["result"], page["data"]["data"], page["data"]["total"]) == (1, [], 0)

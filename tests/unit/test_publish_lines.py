@@ -176,7 +176,7 @@ def test_rejects_are_printed_up_to_fifty_then_counted() -> None:
     assert shown[0].startswith("line 1: invalid JSON")
     assert shown[-1].startswith("line 50: ")
     assert "... and 10 more" in lines
-    assert lines[-1] == "published 1 events to 'customer-events', rejected 60 lines"
+    assert lines[-1] == "published 1 event to 'customer-events', rejected 60 lines"
 
 
 def test_progress_on_a_terminal_is_one_updating_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +188,7 @@ def test_progress_on_a_terminal_is_one_updating_line(monkeypatch: pytest.MonkeyP
     output = err.getvalue()
     assert "\r\x1b[Kline 2: published 2, rejected 0" in output
     assert "\r\x1b[Kline 3: invalid JSON" in output  # the reject does not land mid-line
-    assert output.endswith("\r\x1b[Kpublished 2 events to 'customer-events', rejected 1 lines\n")
+    assert output.endswith("\r\x1b[Kpublished 2 events to 'customer-events', rejected 1 line\n")
     assert output.count("\n") == 2
 
 

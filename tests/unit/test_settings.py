@@ -8,10 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from custstats import api_cmd
-from custstats.settings import DEFAULT_REDIS, Settings, masked_url
+from custstats.settings import (
+    DEFAULT_REDIS,
+    Settings,
+    masked_url,
+    setting_error,
+)
+from projector.config import default_group_id
 
 
 def settings(**fields: Any) -> Settings:
@@ -84,3 +90,57 @@ def test_app_factory_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CUSTSTATS_KEY_PREFIX", "from-env")
     app = api_cmd.app_factory()
     assert app.title == "custstats"
+
+
+def test_group_id_defaults_to_one_group_per_topic() -> None:
+    """Issue 10 finding 6: two deployments on one broker with different topics never share a
+    consumer group unless the operator says so."""
+    assert settings().consumer_group == "custstats-projector.customer-events"
+    assert settings(topic="orders").consumer_group == "custstats-projector.orders"
+    assert settings(topic="orders").projector_config().consumer_group == (
+        "custstats-projector.orders"
+    )
+    assert settings(topic="orders", group_id="mine").consumer_group == "mine"
+    assert default_group_id("a.b") == "custstats-projector.a.b"
+
+
+def test_trusted_proxies_and_ready_max_lag_have_their_defaults_and_are_checked() -> None:
+    assert (settings().trusted_proxies, settings().ready_max_lag) == ("127.0.0.1", 10_000)
+    assert settings(trusted_proxies="10.0.0.0/8, ::1").trusted_proxies == "10.0.0.0/8, ::1"
+    with pytest.raises(ValidationError) as bad:
+        settings(trusted_proxies="10.0.0.0/8,proxy.internal")
+    assert setting_error(bad.value) == (
+        "CUSTSTATS_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network"
+    )
+    with pytest.raises(ValidationError) as negative:
+        settings(ready_max_lag=-1)
+    assert setting_error(negative.value).startswith("CUSTSTATS_READY_MAX_LAG: ")
+
+
+@pytest.mark.parametrize(
+    ("fields", "line"),
+    [
+        ({"display_tz": "Mars/Base"}, "CUSTSTATS_DISPLAY_TZ: unknown time zone 'Mars/Base'"),
+        (
+            {"partitions": "many"},
+            "CUSTSTATS_PARTITIONS: Input should be a valid integer, unable to parse string as an "
+            "integer (got 'many')",
+        ),
+        (
+            {"key_prefix": "a b"},
+            "CUSTSTATS_KEY_PREFIX: String should match pattern '^[^{}\\s]+$' (got 'a b')",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(fields: dict[str, Any], line: str) -> None:
+    with pytest.raises(ValidationError) as bad:
+        settings(**fields)
+    assert setting_error(bad.value) == line
+
+
+def test_a_bad_redis_url_is_never_echoed() -> None:
+    with pytest.raises(ValidationError) as bad:
+        settings(redis_url=["redis://:s3cret@h/0"])
+    text = setting_error(bad.value)
+    assert text.startswith("CUSTSTATS_REDIS_URL: ")
+    assert "s3cret" not in text

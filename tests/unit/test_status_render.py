@@ -15,6 +15,7 @@ from custstats.status_model import (
     verdict,
 )
 from custstats.status_render import ago, render
+from projector.control import REBUILD_STALE_AFTER
 
 
 def tenant(tenant_id: int, **fields: Any) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def status(**fields: Any) -> Status:
         "partitions": partitions,
         "lag": sum(row["lag"] for row in partitions),
         "dead_letters": 2,
+        "config_restored": True,
         "tenants": [
             tenant(
                 25,
@@ -111,6 +113,7 @@ def test_rebuild_progress_from_the_control_hash() -> None:
         b"rebuild_done": b"1200",
         b"rebuild_total": b"2380",
         b"rebuild_started": b"1000",
+        b"rebuild_heartbeat": b"1190",
     }
     assert rebuild_status(control, now=1192.7) == {
         "version": 4,
@@ -119,7 +122,12 @@ def test_rebuild_progress_from_the_control_hash() -> None:
         "percent": 50.4,
         "started": 1000,
         "started_ago_s": 192,
+        "stale": False,
     }
+    later = rebuild_status(control, now=1190 + REBUILD_STALE_AFTER + 1)
+    assert later is not None and later["stale"] is True  # the heartbeat stopped
+    without = rebuild_status({b"rebuild": b"4"}, now=5.0)
+    assert without is not None and without["stale"] is True  # no process ever beat
     assert rebuild_status({b"current": b"3"}, now=5.0) is None
     just_started = rebuild_status({b"rebuild": b"4", b"rebuild_total": b"0"}, now=5.0)
     assert just_started is not None
@@ -144,6 +152,7 @@ def test_human_report_is_an_aligned_summary_and_two_tables() -> None:
         "rebuild       none",
         "lag           5",
         "dead letters  2",
+        "settings      restored from customer-events.config",
         "tenants       2",
         "",
         "partition  begin   end  applied  lag",
@@ -185,6 +194,7 @@ def test_report_shows_a_rebuild_in_progress_and_a_format_to_rebuild() -> None:
                 "percent": 50.4,
                 "started": 1000,
                 "started_ago_s": 192,
+                "stale": False,
             },
         )
     )
@@ -199,10 +209,36 @@ def test_report_shows_a_rebuild_in_progress_and_a_format_to_rebuild() -> None:
                 "percent": None,
                 "started": 1000,
                 "started_ago_s": 2,
+                "stale": False,
             }
         )
     )
     assert "rebuild       v4: starting, started 2s ago" in starting
+
+
+def test_a_rebuild_nobody_runs_is_shown_stale() -> None:
+    text = render(
+        status(
+            rebuild={
+                "version": 4,
+                "done": None,
+                "total": None,
+                "percent": None,
+                "started": 1000,
+                "started_ago_s": 3600,
+                "stale": True,
+            }
+        )
+    )
+    assert (
+        "rebuild       v4, started 1h00m ago - STALE: no rebuild process is running (it stopped); "
+        "`custstats rebuild` resumes it"
+    ) in text.splitlines()
+
+
+def test_settings_being_restored_are_said() -> None:
+    text = render(status(config_restored=False))
+    assert "settings      being restored from customer-events.config" in text
 
 
 def test_missing_topic_is_said_and_has_no_partition_table() -> None:
