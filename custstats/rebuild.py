@@ -16,6 +16,7 @@ import redis
 from custstats.errors import CliError, Unavailable
 from custstats.progress import ProgressLine, eta_text
 from custstats.settings import Settings, masked_url
+from custstats.tenant_info import tenant_rebuild_refusal
 from projector.control import valid_tenant_id
 from projector.errors import ProjectorError
 from projector.outage import ServerUnreachable, open_redis, wait_for_redis
@@ -76,6 +77,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             wait_for_redis(client, STARTUP_TIMEOUT_S)
         except ServerUnreachable as exc:
             raise Unavailable(str(exc)) from exc
+        if args.tenant is not None and (
+            why := tenant_rebuild_refusal(client, settings.key_prefix, args.tenant)
+        ):
+            raise CliError(why)
         relax_gc()  # this process is a projector: see relax_gc
         return render(settings, client, keep_old=args.keep_old, tenant=args.tenant)
     except CliError as exc:

@@ -157,11 +157,6 @@ def test_show_and_status_report_a_tenants_own_version_after_rebuild_tenant(
     assert refusal is not None and refusal.startswith("tenant 99 has no projected events")
 
 
-@pytest.mark.xfail(
-    reason="needs the one call to custstats.tenant_info.tenant_rebuild_refusal in "
-    "custstats/rebuild.py (phase2-projector's file): coordinator follow-up",
-    strict=False,
-)
 def test_rebuild_of_a_tenant_without_events_says_so_and_exits_non_zero(
     settings_env: EnvFactory, make_topic: TopicFactory, tmp_path: Path
 ) -> None:
