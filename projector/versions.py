@@ -18,7 +18,7 @@ import redis
 from projector.errors import FormatMismatch
 from projector.layout import ControlLayout, Layout
 
-PROJECTION_FORMAT = 3
+PROJECTION_FORMAT = 4
 """Bump whenever key layout or state encoding changes: older versions get rebuilt."""
 
 CURRENT = "current"
