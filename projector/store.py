@@ -83,10 +83,15 @@ class ProjectorStore:
         """Apply the batch; else nothing is written and the failed check's (key, field) returned."""
         reply = self._call(self._write, encode_writes(writes))
         if int(reply[0]) == 1:
-            named = [key.decode() if isinstance(key, bytes) else key for key in reply[2:]]
-            self.due = list(zip(named[1::2], named[0::2], strict=True))
+            self.due = self.due_of(reply)
             return None
         return list(writes.checks)[int(reply[1]) - 1]
+
+    @staticmethod
+    def due_of(reply: list[Any]) -> list[tuple[str, str]]:
+        """(base, tail) of the logs a successful write script's reply names as due."""
+        named = [key.decode() if isinstance(key, bytes) else key for key in reply[2:]]
+        return list(zip(named[1::2], named[0::2], strict=True))
 
     def compact_logs(self, due: list[tuple[str, str]]) -> int:
         """Fold each log's tail into its base (codec.compact), each swap conditional on both
