@@ -50,7 +50,7 @@ def net(items: list[Delta]) -> dict[int, int]:
     return {code: value for code, value in sums.items() if value}
 
 
-def decoded(*blobs: bytes) -> dict[int, int]:
+def decoded(*blobs: Any) -> dict[int, int]:
     day, slot, value = log_records(*blobs)
     return dict(zip((log_code(day, slot)).tolist(), value.tolist(), strict=True))
 
