@@ -6,7 +6,7 @@
 --   B key payload        BITFIELD INCRBY i32: payload = (slot u32, delta i32) big-endian pairs
 --   H key payload        HINCRBY: payload = "field=delta,field=delta,..."; zero fields deleted
 --   T bytes              from here on, report a log tail longer than max(bytes, base / 4)
---   P tail base payload  APPEND log records (code u32, value i16) to a filter month log's tail;
+--   P tail base payload  append log records (code u32, value i16) to a filter month log's tail;
 --                        the reply lists (tail, base) when the tail is due for compaction
 --   S key n f1 v1 ... fn vn   HSET of n fields
 --   V key value          SET (customer states)
@@ -91,7 +91,12 @@ while i <= n do
     i = i + 2
   elseif op == 'P' then
     local tail, base = ARGV[i + 1], ARGV[i + 2]
-    local length = redis.call('APPEND', tail, ARGV[i + 3])
+    -- GET + SET, not APPEND: APPEND grows a string greedily (to twice its length), and a
+    -- tail is bounded (compacted once past max(tail_min, base / 4)), so the copy is cheap
+    local held = redis.call('GET', tail)
+    local grown = held and held .. ARGV[i + 3] or ARGV[i + 3]
+    redis.call('SET', tail, grown)
+    local length = #grown
     local limit = math.floor(redis.call('STRLEN', base) / 4)
     if limit < tail_min then limit = tail_min end
     if length > limit then
