@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from projector.facts import KINDS, Kind
+from projector.facts import Kind
 
 if TYPE_CHECKING:
     from projector.cells import BatchWrites, CellRun
@@ -32,7 +32,6 @@ COUNTER = ">i4"
 """dtype of a counter blob's cell."""
 LATEST = ">u4"
 """dtype of a latest-date blob's cell."""
-CELL_BYTES = 4
 MAX_SLOTS = 2
 """Latest-date blobs hold [employee index][ADDED latest, FOLLOW latest]."""
 
@@ -75,14 +74,6 @@ def counter_cells(blob: bytes) -> Ints:
 
 def latest_cells(blob: bytes) -> Ints:
     return np.frombuffer(blob, dtype=LATEST).astype(np.int64)
-
-
-def counter_cell(blob: bytes, position: int, kind: Kind) -> int:
-    """One counter of a blob (0 past its end: the blob was written before that employee)."""
-    start = (position * KINDS + kind) * CELL_BYTES
-    if start + CELL_BYTES > len(blob):
-        return 0
-    return int.from_bytes(blob[start : start + CELL_BYTES], "big", signed=True)
 
 
 def log_code(day_of_month: Ints | int, slot: Ints | int) -> Any:
