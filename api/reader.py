@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from api.errors import ProjectionUnreadable
 from projector import control as rules
 from projector.layout import ControlLayout, Layout
-from projector.versions import PROJECTION_FORMAT, format_key, ready_key
+from projector.versions import PROJECTION_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class ProjectionReader:
             return None
         written = self._formats.get(layout.version)
         if written is None:
-            raw = await self.client.get(format_key(layout))
+            raw = await self.client.get(layout.format_key)
             if raw is None:
                 return layout
             written = self._formats[layout.version] = int(raw)
@@ -132,5 +132,5 @@ class ProjectionReader:
 
     async def readiness(self, layout: Layout) -> rules.Readiness:
         """Ready once every partition of the topic has been caught up with at least once."""
-        marks: dict[bytes, bytes] = await self.client.hgetall(ready_key(layout))  # type: ignore[assignment]
+        marks: dict[bytes, bytes] = await self.client.hgetall(layout.ready_key)  # type: ignore[assignment]
         return rules.readiness(marks)

@@ -34,6 +34,23 @@ REBUILD_TOTAL = "rebuild_total"
 REBUILD_STARTED = "rebuild_started"
 REBUILD_PROGRESS = (REBUILD_DONE, REBUILD_TOTAL, REBUILD_STARTED)
 """Rebuild progress: records replayed, records to replay, unix start time."""
+REBUILD_HEARTBEAT = "rebuild_heartbeat"
+"""Unix seconds, refreshed every few seconds by a running rebuild (see `rebuild_stale`)."""
+REBUILD_FIELDS = (*REBUILD_PROGRESS, REBUILD_HEARTBEAT)
+"""Every field a rebuild writes besides its version field: removed when it is over."""
+REBUILD_STALE_AFTER = 30.0
+"""Seconds without a heartbeat after which a rebuild is shown as stale (its process is gone)."""
+
+# --- freshness hash fields (`Layout.fresh_key`) -------------------------------------------
+FRESH_END_PREFIX = "end:"
+"""`end:<p>` -> the end offset (high watermark) of partition p last seen by its owner."""
+FRESH_TARGET_PREFIX = "target:"
+"""`target:<p>` -> the end offset of p when the version started being built from the log."""
+FRESH_APPLIED_AT = "applied_at"
+"""Unix milliseconds of the last applied batch (idle polls at the end refresh it)."""
+READY_PARTITIONS = "partitions"
+"""Ready hash (`Layout.ready_key`): how many partitions the topic has; one field per
+partition marked complete besides it."""
 
 # --- tenant meta fields (`Layout.meta`) ---------------------------------------------------
 META_EVENTS = "events"
@@ -65,6 +82,14 @@ def tenant_field(tenant_id: int) -> str:
 
 def tenant_rebuild_field(tenant_id: int) -> str:
     return f"{TENANT_REBUILD_PREFIX}{tenant_id}"
+
+
+def end_field(partition: int) -> str:
+    return f"{FRESH_END_PREFIX}{partition}"
+
+
+def target_field(partition: int) -> str:
+    return f"{FRESH_TARGET_PREFIX}{partition}"
 
 
 def valid_tenant_id(tenant_id: int) -> bool:
@@ -120,9 +145,99 @@ class Readiness:
 
 def readiness(marks: Mapping[bytes, bytes]) -> Readiness:
     """`marks` is the ready hash: partition -> '1', plus `partitions` = how many there are."""
-    partitions = int(marks.get(b"partitions", b"0"))
-    caught_up = sum(1 for name in marks if name != b"partitions")
+    partitions = int(marks.get(READY_PARTITIONS.encode(), b"0"))
+    caught_up = sum(1 for name in marks if name != READY_PARTITIONS.encode())
     return Readiness(partitions > 0 and caught_up >= partitions, caught_up, partitions)
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """The freshness hash read: per-partition end and target offsets, last apply time."""
+
+    ends: dict[int, int]
+    targets: dict[int, int]
+    applied_at_ms: int | None
+
+
+def freshness(raw: Mapping[bytes, bytes]) -> Freshness:
+    """Parse the freshness hash; fields it does not know are ignored."""
+    ends: dict[int, int] = {}
+    targets: dict[int, int] = {}
+    applied_at: int | None = None
+    for name, value in raw.items():
+        text = name.decode(errors="replace")
+        if text == FRESH_APPLIED_AT:
+            applied_at = int(value)
+        elif text.startswith(FRESH_END_PREFIX):
+            ends[int(text[len(FRESH_END_PREFIX) :])] = int(value)
+        elif text.startswith(FRESH_TARGET_PREFIX):
+            targets[int(text[len(FRESH_TARGET_PREFIX) :])] = int(value)
+    return Freshness(ends, targets, applied_at)
+
+
+def partition_lags(offsets: Mapping[int, int], ends: Mapping[int, int]) -> dict[int, int]:
+    """Records not yet applied, per partition with a known end (no applied offset: all)."""
+    return {p: max(0, end - offsets.get(p, 0)) for p, end in ends.items()}
+
+
+def lag(offsets: Mapping[int, int], ends: Mapping[int, int]) -> int:
+    """SPEC §3 `X-Custstats-Lag`: records of the topic not yet applied, summed over partitions."""
+    return sum(partition_lags(offsets, ends).values())
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    complete: bool
+    percent: int
+    """How far a version built from the log has got: 0..99 while incomplete, 100 once complete."""
+
+
+def completeness(
+    marks: Mapping[bytes, bytes], offsets: Mapping[int, int], targets: Mapping[int, int]
+) -> Completeness:
+    """A version is complete once its ready marks are (the projector writes them when every
+    partition's applied offset reached its target); the percent is the share of the targets
+    applied, floored, and never 100 before the marks say complete."""
+    if readiness(marks).ready:
+        return Completeness(True, 100)
+    total = sum(targets.values())
+    if total <= 0:
+        return Completeness(False, 0)
+    done = sum(min(offsets.get(p, 0), target) for p, target in targets.items())
+    return Completeness(False, min(99, 100 * done // total))
+
+
+def partition_complete(applied: int | None, target: int | None) -> bool:
+    """The projector's rule for marking a partition ready in a batch: its applied offset reached
+    the target (no target known yet: not from a batch; an idle poll at the end marks it)."""
+    if target is None or applied is None:
+        return False
+    return applied >= target
+
+
+def ready_verdict(
+    complete: bool, lag_per_partition: Mapping[int, int], max_lag: int, config_restored: bool
+) -> tuple[bool, str]:
+    """SPEC §3 `/readyz`: complete, operator settings restored, every partition's lag within
+    `max_lag`. The reason names the first unmet condition (or says ready)."""
+    if not complete:
+        return False, "the projection is being rebuilt from the log"
+    if not config_restored:
+        return False, "operator settings are being restored from the config topic"
+    behind = {p: n for p, n in lag_per_partition.items() if n > max_lag}
+    if behind:
+        worst = max(behind, key=lambda p: (behind[p], -p))
+        return False, (
+            f"partition {worst} is {behind[worst]} records behind (bound {max_lag})"
+            + (f", {len(behind) - 1} more partitions over it" if len(behind) > 1 else "")
+        )
+    return True, "ready"
+
+
+def rebuild_stale(heartbeat: float | None, now: float, bound: float = REBUILD_STALE_AFTER) -> bool:
+    """A rebuild named in the control hash whose heartbeat (`REBUILD_HEARTBEAT`, unix s) is
+    older than `bound` s, or missing, has no process behind it any more: show it as stale."""
+    return heartbeat is None or now - heartbeat > bound
 
 
 def opportunity_mode(raw: bytes | str | None) -> OpportunityMode:

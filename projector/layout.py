@@ -55,6 +55,13 @@ class Layout:
         return f"{self.root}:ready"
 
     @property
+    def fresh_key(self) -> str:
+        """Hash of the version's freshness and completeness (fields in projector/control.py):
+        `end:<p>` last end offset seen, `target:<p>` end offset when the version started being
+        built from the log, `applied_at` unix ms of the last applied batch."""
+        return f"{self.root}:fresh"
+
+    @property
     def every_key(self) -> str:
         """SCAN pattern of every key of this version."""
         return f"{glob_escape(self.root)}:*"
@@ -93,7 +100,7 @@ class Layout:
         return f"{self.tenant(tenant_id)}:n"
 
     def instance(self, tenant_id: int) -> str:
-        """The creation token of the version holding this tenant (see versions.instance_key)."""
+        """The creation token of the version holding this tenant (see `instance_key`)."""
         return f"{self.prefix}:v{self.version_of(tenant_id)}:id"
 
     def meta(self, tenant_id: int) -> str:

@@ -27,7 +27,6 @@ from custstats.servers import free_port
 from custstats.settings import Settings
 from projector.control import api_key_digest
 from projector.layout import ControlLayout
-from projector.versions import ready_key
 from tests.harness import layout_of, project
 from tests.messy import messy_events
 from tests.support.reference_api import REFERENCE_QUERIES, reference_page
@@ -820,7 +819,7 @@ def test_readyz_once_the_projector_caught_up_with_every_partition(
     empty = api.get("/readyz")
     assert (empty.status_code, empty.json()["ready"]) == (503, False)
     project(redis_client, key_prefix, [hand_events()[:1]])
-    marks = ready_key(layout_of(redis_client, key_prefix))
+    marks = layout_of(redis_client, key_prefix).ready_key
     redis_client.hset(marks, mapping={"partitions": 2, "0": 1})  # as the projector marks them
     halfway = api.get("/readyz")
     assert (halfway.status_code, halfway.json()["ready"]) == (503, False)

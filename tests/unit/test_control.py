@@ -99,3 +99,123 @@ def test_field_names() -> None:
     assert control.tenant_field(25) == "tenant:25"
     assert control.tenant_rebuild_field(25) == "rebuild:25"
     assert control.REBUILD_PROGRESS == ("rebuild_done", "rebuild_total", "rebuild_started")
+
+
+# --- freshness and completeness (SPEC §3) ---------------------------------------------------
+
+
+def test_fresh_key_and_fields() -> None:
+    layout = Layout("p", 7)
+    assert layout.fresh_key == "p:v7:fresh"
+    assert (control.end_field(3), control.target_field(3)) == ("end:3", "target:3")
+
+
+def test_freshness_parses_the_hash() -> None:
+    raw = {
+        b"end:0": b"10",
+        b"end:1": b"5",
+        b"target:0": b"8",
+        b"applied_at": b"1700000000000",
+        b"unknown": b"x",
+    }
+    fresh = control.freshness(raw)
+    assert fresh.ends == {0: 10, 1: 5}
+    assert fresh.targets == {0: 8}
+    assert fresh.applied_at_ms == 1_700_000_000_000
+    assert control.freshness({}) == control.Freshness({}, {}, None)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "ends", "per_partition", "total"),
+    [
+        ({}, {}, {}, 0),
+        ({0: 5}, {}, {}, 0),  # no end known: nothing to say
+        ({0: 5}, {0: 5}, {0: 0}, 0),
+        ({0: 5}, {0: 9}, {0: 4}, 4),
+        ({0: 9}, {0: 5}, {0: 0}, 0),  # Tansu's end can trail what was read
+        ({}, {0: 7, 1: 3}, {0: 7, 1: 3}, 10),  # never applied: the whole partition
+        ({0: 2, 1: 3}, {0: 7, 1: 3}, {0: 5, 1: 0}, 5),
+    ],
+)
+def test_lag(
+    offsets: dict[int, int], ends: dict[int, int], per_partition: dict[int, int], total: int
+) -> None:
+    assert control.partition_lags(offsets, ends) == per_partition
+    assert control.lag(offsets, ends) == total
+
+
+COMPLETE_MARKS = {b"partitions": b"2", b"0": b"1", b"1": b"1"}
+
+
+@pytest.mark.parametrize(
+    ("marks", "offsets", "targets", "complete", "percent"),
+    [
+        ({}, {}, {}, False, 0),  # nothing known
+        (COMPLETE_MARKS, {}, {}, True, 100),  # an old deployment whose marks exist
+        (COMPLETE_MARKS, {0: 1}, {0: 50, 1: 50}, True, 100),  # marks decide
+        ({}, {}, {0: 100, 1: 100}, False, 0),
+        ({}, {0: 100}, {0: 100, 1: 100}, False, 50),
+        ({}, {0: 150, 1: 1}, {0: 100, 1: 100}, False, 50),  # past a target counts the target
+        ({}, {0: 2}, {0: 3}, False, 66),  # floored
+        ({}, {0: 100, 1: 100}, {0: 100, 1: 100}, False, 99),  # marks not written yet
+        ({b"partitions": b"2", b"0": b"1"}, {0: 5}, {0: 5, 1: 5}, False, 50),
+        ({}, {0: 5}, {0: 0}, False, 0),
+    ],
+)
+def test_completeness(
+    marks: dict[bytes, bytes],
+    offsets: dict[int, int],
+    targets: dict[int, int],
+    complete: bool,
+    percent: int,
+) -> None:
+    assert control.completeness(marks, offsets, targets) == control.Completeness(complete, percent)
+
+
+@pytest.mark.parametrize(
+    ("applied", "target", "complete"),
+    [
+        (None, None, False),
+        (5, None, False),
+        (None, 0, False),
+        (4, 5, False),
+        (5, 5, True),
+        (6, 5, True),
+    ],
+)
+def test_partition_complete(applied: int | None, target: int | None, complete: bool) -> None:
+    assert control.partition_complete(applied, target) is complete
+
+
+@pytest.mark.parametrize(
+    ("complete", "lags", "restored", "ready", "reason"),
+    [
+        (True, {0: 0, 1: 10}, True, True, "ready"),
+        (True, {}, True, True, "ready"),
+        (True, {0: 10}, True, True, "ready"),  # at the bound is within it
+        (False, {0: 0}, True, False, "the projection is being rebuilt from the log"),
+        (False, {0: 0}, False, False, "the projection is being rebuilt from the log"),
+        (True, {0: 0}, False, False, "operator settings are being restored from the config topic"),
+        (True, {0: 11, 1: 0}, True, False, "partition 0 is 11 records behind (bound 10)"),
+        (
+            True,
+            {0: 11, 1: 40, 2: 12},
+            True,
+            False,
+            "partition 1 is 40 records behind (bound 10), 2 more partitions over it",
+        ),
+    ],
+)
+def test_ready_verdict(
+    complete: bool, lags: dict[int, int], restored: bool, ready: bool, reason: str
+) -> None:
+    assert control.ready_verdict(complete, lags, 10, restored) == (ready, reason)
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "now", "stale"),
+    [(None, 100.0, True), (100.0, 100.0, False), (100.0, 130.0, False), (100.0, 130.5, True)],
+)
+def test_rebuild_stale(heartbeat: float | None, now: float, stale: bool) -> None:
+    assert control.rebuild_stale(heartbeat, now, 30.0) is stale
+    assert control.REBUILD_HEARTBEAT in control.REBUILD_FIELDS
