@@ -50,8 +50,8 @@ def matches(employee: Employee, query: StatisticsQuery) -> bool:
 
 
 def format_latest(calendar: LocalCalendar, stored: int) -> str:
-    """A latest second as stored (second + 1, 0 = none) in SPEC's display form, or '-'."""
-    return calendar.format(stored - 1) if stored else "-"
+    """A latest second (-1 = none) in SPEC's display form, or '-'."""
+    return calendar.format(stored) if stored >= 0 else "-"
 
 
 def row_of(
@@ -91,7 +91,7 @@ def order_employees(
     chosen: Sequence[Employee], tally: Tally, order_by: str, descending: bool
 ) -> list[Employee]:
     """Every row's place, computed on the counter arrays: only the page's rows are ever built.
-    Ties are always by id ascending; no date ('-', stored as 0) sorts before every date."""
+    Ties are always by id ascending; no date ('-', held as -1) sorts before every date."""
     if not chosen:
         return []
     ids = np.fromiter((employee.employee_id for employee in chosen), np.int64, len(chosen))

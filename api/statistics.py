@@ -4,7 +4,8 @@ Three read plans, chosen by the customer filters (docs/projection.md):
 
 * no customer filter: the `*` slice's day/month/total blobs, counts and latest
   dates for every employee, summed with numpy;
-* one customer filter: that slice's month blobs and day hashes for the counts;
+* one customer filter: that slice's month logs (base + tail) for the counts, the
+  months at the range's ends kept to the days inside it;
   the latest dates of the rows on the page from the latest non-zero cell, then
   the facts of the few customers that can hold it (api/latest.py);
 * several filters, or sorting by a date under a filter: the customers in every
@@ -13,7 +14,6 @@ Three read plans, chosen by the customer filters (docs/projection.md):
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,9 +23,9 @@ from api.latest import SliceCells, latest_holders
 from api.params import StatisticsQuery
 from api.reader import ProjectionReader
 from api.rows import Employee, employees_of, format_latest, matches, order_employees, row_of
-from api.tally import Tally, add_blob, add_day_cells, latest_second, tally_facts
+from api.tally import Tally, add_blob, add_month_log, latest_second, tally_facts
 from projector import customer as customer_fold
-from projector.calendar import LocalCalendar, cover_range, split_range
+from projector.calendar import LocalCalendar, split_range
 from projector.codec import COUNTER, LATEST, MAX_SLOTS, max_slot
 from projector.facts import ALL, KINDS, slice_name
 from projector.layout import Layout
@@ -127,6 +127,7 @@ class StatisticsEngine:
             add_blob(tally.counts, blob, COUNTER, KINDS)
         for blob in blobs[len(counts_keys) :]:
             add_blob(tally.latest, blob, LATEST, MAX_SLOTS)
+        tally.keep_present_latest()
         return tally
 
     async def _tally_slice(
@@ -135,31 +136,24 @@ class StatisticsEngine:
         """Counts only (latest dates are the page's, later); the cells are kept for them."""
         tally = Tally.zeros(size)
         if days is None:
-            return tally, SliceCells({}, {})
-        cover = cover_range(days[0], days[1], self.calendar)
-        taken = [(month, day) for month, minus in cover.minus.items() for day in minus]
-        blobs, hashes = await asyncio.gather(
-            self.reader.blobs([layout.month(tenant_id, slice_, m) for m in cover.months]),
-            self.reader.hashes(
-                [layout.day(tenant_id, slice_, d) for d in [*cover.days, *(d for _, d in taken)]]
-            ),
-        )
-        for blob in blobs:
-            add_blob(tally.counts, blob, COUNTER, KINDS)
-        minus: dict[int, list[dict[bytes, bytes]]] = {}
-        for (month, _), cells_ in zip(taken, hashes[len(cover.days) :], strict=True):
-            minus.setdefault(month, []).append(cells_)
-        cells = SliceCells(
-            dict(zip(cover.months, blobs, strict=True)),
-            dict(zip(cover.days, hashes[: len(cover.days)], strict=True)),
-            minus,
-        )
-        for _, parsed in cells.parsed_days():
-            add_day_cells(tally.counts, *parsed)
-        for parsed_minus in cells.parsed_minus().values():
-            for positions, kinds, counts in parsed_minus:
-                add_day_cells(tally.counts, positions, kinds, -counts)
-        return tally, cells
+            return tally, SliceCells({})
+        months = list(range(self.calendar.month(days[0]), self.calendar.month(days[1]) + 1))
+        keys = [
+            key
+            for month in months
+            for key in (
+                layout.log(tenant_id, slice_, month),
+                layout.log_tail(tenant_id, slice_, month),
+            )
+        ]
+        blobs = await self.reader.blobs(keys)
+        cells = {
+            month: add_month_log(
+                tally.counts, base, tail, days, self.calendar.first_day_of_month(month)
+            )
+            for month, base, tail in zip(months, blobs[0::2], blobs[1::2], strict=True)
+        }
+        return tally, SliceCells(cells)
 
     async def _states(
         self, layout: Layout, tenant_id: int, members: Iterable[bytes]
@@ -204,7 +198,6 @@ class StatisticsEngine:
             slice_,
             cells,
             [(employee.employee_id, employee.position) for employee in employees],
-            self.calendar,
         )
         customers = sorted(set().union(*(s for per_kind in holders for s in per_kind.values())))
         keys = [layout.customer(tenant_id, int(member)) for member in customers]

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from projector import customer as customer_fold
 from projector.calendar import LocalCalendar
-from projector.codec import LATEST, MAX_SLOTS, counter_cells, latest_cells, max_slot
+from projector.codec import LATEST, MAX_SLOTS, counter_cells, latest_cells, log_records, max_slot
 from projector.facts import KINDS, Kind
 
 Counts = NDArray[np.int64]
@@ -22,14 +22,21 @@ Counts = NDArray[np.int64]
 
 @dataclass(slots=True)
 class Tally:
-    """Per employee position: counts [n, KINDS] and latest second + 1 [n, 2] (0 = none)."""
+    """Per employee position: counts [n, KINDS] and latest second [n, 2] (-1 = none)."""
 
     counts: Counts
     latest: Counts
 
     @classmethod
     def zeros(cls, size: int) -> Tally:
-        return cls(np.zeros((size, KINDS), np.int64), np.zeros((size, MAX_SLOTS), np.int64))
+        return cls(np.zeros((size, KINDS), np.int64), np.full((size, MAX_SLOTS), -1, np.int64))
+
+    def keep_present_latest(self) -> None:
+        """Latest blobs hold raw seconds (0 is 1970-01-01T00:00:00Z, not 'none'): a date is
+        there only where the same buckets count a fact of its kind."""
+        for kind in (Kind.ADDED, Kind.FOLLOW):
+            slot = max_slot(kind)
+            self.latest[:, slot] = np.where(self.counts[:, kind] > 0, self.latest[:, slot], -1)
 
 
 def add_blob(target: Counts, blob: bytes | None, dtype: str, width: int) -> None:
@@ -48,10 +55,24 @@ def add_blob(target: Counts, blob: bytes | None, dtype: str, width: int) -> None
         target[:rows] += block
 
 
-def add_day_cells(target: Counts, positions: Counts, kinds: Counts, values: Counts) -> None:
-    """Add a parsed day hash into `target` [n, KINDS]; indexes past `n` are newer employees."""
-    keep = positions < target.shape[0]
-    np.add.at(target, (positions[keep], kinds[keep]), values[keep])
+def add_month_log(
+    target: Counts,
+    base: bytes | None,
+    tail: bytes | None,
+    days: tuple[int, int],
+    month_start: int,
+) -> tuple[Counts, Counts]:
+    """Add a filter month log's net cells on days inside `days` into `target` [n, KINDS]
+    (slots past `n` are newer employees); returns those cells' (slots, values)."""
+    day_of_month, slots, values = log_records(base, tail)
+    day = month_start + day_of_month
+    inside = (day >= days[0]) & (day <= days[1]) & (slots < target.size)
+    if not inside.all():
+        slots, values = slots[inside], values[inside]
+    if len(slots):
+        flat = target.reshape(-1)
+        flat += np.bincount(slots, weights=values, minlength=flat.size).astype(np.int64)
+    return slots, values
 
 
 def tally_facts(
@@ -72,7 +93,7 @@ def tally_facts(
             tally.counts[row, kind] += count
             if kind in (Kind.ADDED, Kind.FOLLOW):
                 slot = max_slot(kind)
-                tally.latest[row, slot] = max(tally.latest[row, slot], second + 1)
+                tally.latest[row, slot] = max(tally.latest[row, slot], second)
 
 
 def latest_second(
@@ -82,9 +103,9 @@ def latest_second(
     days: tuple[int, int] | None,
     calendar: LocalCalendar,
 ) -> int:
-    """The latest second + 1 (0 = none) of one employee's facts of one kind in `days`, over
+    """The latest second (-1 = none) of one employee's facts of one kind in `days`, over
     customers' flat facts (`customer.loads_facts`): plain ints, no arrays, for a page row."""
-    latest = 0
+    latest = -1
     for flat in facts:
         for fact_employee, fact_kind, second, count in zip(
             flat[0::4], flat[1::4], flat[2::4], flat[3::4], strict=True
@@ -93,8 +114,8 @@ def latest_second(
                 fact_employee == employee_id
                 and fact_kind == kind
                 and count > 0
-                and second >= latest
+                and second > latest
                 and (days is None or days[0] <= calendar.day(second) <= days[1])
             ):
-                latest = second + 1
+                latest = second
     return latest

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from events.schema import Event
 from projector.batch import Snapshot, fold_batch, read_request
 from projector.cells import BatchWrites, CellProjection
-from projector.errors import Conflicting, Fenced
+from projector.errors import Conflicting, Fenced, StoreError
 from projector.store import ProjectorStore
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class Applier:
         """Write a folded batch; when a state it read changed meanwhile, fold it again."""
         failed = self.store.commit(writes)
         if failed is None:
+            self.compact()
             return
         if failed in fenced_checks:
             raise Fenced(f"{failed[0]} {failed[1]} changed under us")
@@ -123,11 +124,23 @@ class Applier:
             writes, fenced_checks = self.fold(events, offsets, dead_letters)
             failed = self.store.commit(writes)
             if failed is None:
+                self.compact()
                 return
             if failed in fenced_checks:
                 raise Fenced(f"{failed[0]} {failed[1]} changed under us")
             log.info("state changed during batch, retrying (attempt %d)", attempt)
         raise Conflicting(f"batch kept conflicting after {MAX_ATTEMPTS} attempts")
+
+    def compact(self) -> None:
+        """Compact the filter month logs the last write found due: an optimisation only (readers
+        sum base and tail), so a failure is logged and the next write reports them again."""
+        due, self.store.due = self.store.due, []
+        if not due:
+            return
+        try:
+            self.store.compact_logs(due)
+        except StoreError as exc:
+            log.warning("log compaction skipped: %s", exc)
 
     @staticmethod
     def _add_offsets(

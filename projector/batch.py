@@ -86,21 +86,50 @@ def employees_in_history(
     return named
 
 
+class BatchKeys:
+    """The keys a batch's fold spells per event, spelled once per batch."""
+
+    __slots__ = ("_employee_months", "_tenants", "layout")
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._tenants: dict[int, tuple[str, str]] = {}
+        self._employee_months: dict[tuple[int, int, int], str] = {}
+
+    def tenant(self, tenant_id: int) -> tuple[str, str]:
+        """(meta, named employees) of a tenant."""
+        found = self._tenants.get(tenant_id)
+        if found is None:
+            layout = self.layout
+            found = (layout.meta(tenant_id), layout.named_employees(tenant_id))
+            self._tenants[tenant_id] = found
+        return found
+
+    def employee_month(self, tenant_id: int, employee_id: int, month: int) -> str:
+        key = (tenant_id, employee_id, month)
+        found = self._employee_months.get(key)
+        if found is None:
+            found = self.layout.employee_month_customers(tenant_id, employee_id, month)
+            self._employee_months[key] = found
+        return found
+
+
 def fold_batch(
     events: Sequence[Event], snapshot: Snapshot, projection: CellProjection
 ) -> BatchWrites:
     layout = projection.layout
     calendar = projection.calendar
+    keys, tenants = BatchKeys(layout), layout.tenants
     writes = BatchWrites()
     states: dict[TenantCustomer, CustomerState] = {}
     profiles: dict[TenantEmployee, Profile] = {}
     changed: set[TenantCustomer] = set()
     for event in events:
         tenant = event.tenant_id
-        writes.member(layout.tenants, str(tenant), True)
-        meta = layout.meta(tenant)
+        writes.member(tenants, str(tenant), True)
+        meta, named = keys.tenant(tenant)
         if isinstance(event, EmployeeUpserted):
-            writes.member(layout.named_employees(tenant), str(event.employee_id), True)
+            writes.member(named, str(event.employee_id), True)
             key = (tenant, event.employee_id)
             held = profiles.get(key)
             if held is None:
@@ -124,12 +153,11 @@ def fold_batch(
         index = snapshot.index[tenant]
         member = str(event.customer_id)
         if change.employee_id is not None:
-            writes.member(layout.named_employees(tenant), str(change.employee_id), True)
+            writes.member(named, str(change.employee_id), True)
             for (employee_id, kind, second), count in change.facts.items():
                 if count > 0 and kind in DATED_KINDS:
                     month = calendar.month(calendar.day(second))
-                    customers = layout.employee_month_customers(tenant, employee_id, month)
-                    writes.member(customers, member, True)
+                    writes.member(keys.employee_month(tenant, employee_id, month), member, True)
         if isinstance(event, OpportunityCreated):
             writes.hash_sets[(meta, META_OPPORTUNITY)] = b"1"
         if change.facts:

@@ -5,8 +5,9 @@ follows of the same employee on the same day are one increment of 2), so the
 store can apply a batch in one atomic call. Nothing here does I/O.
 
 A fact counts in every slice its customer is in: in the `*` slice, a day, a month
-and an all-time counter and, for dated kinds, the three latest-second maxima; in
-a filter slice, a field of the day's hash and a month counter.
+and an all-time counter and, for dated kinds, the three latest-second maxima (raw
+seconds); in a filter slice, one record (day of month, slot) of the month's log,
+appended with the batch's other records of that month in one go.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from projector.calendar import LocalCalendar
-from projector.codec import MAX_SLOTS, CellKind
+from projector.codec import DAY_SHIFT, MAX_SLOTS, CellKind
 from projector.facts import ALL, DATED_KINDS, KINDS, Fact, Kind
 from projector.layout import Layout
 
 Ints = NDArray[np.int64]
 
-_DAY, _MONTH, _TOTAL, _DAY_MAX, _MONTH_MAX, _TOTAL_MAX = range(6)
+_DAY, _MONTH, _TOTAL, _DAY_MAX, _MONTH_MAX, _TOTAL_MAX, _LOG, _LOG_TAIL = range(8)
 """Key families a cell can be in; with a slice and a bucket they spell one key."""
+_SLOT_LIMIT = (1 << DAY_SHIFT) - 1
 _DATED = np.array([int(kind) for kind in DATED_KINDS], dtype=np.int64)
 
 
@@ -39,6 +41,8 @@ class CellRun:
     starts: list[int]
     slots: Ints
     values: Ints
+    tails: list[str] = field(default_factory=list)
+    """LOG runs: the tail key each record set is appended to (`keys` are the bases)."""
 
 
 @dataclass(slots=True)
@@ -59,8 +63,8 @@ class BatchWrites:
     pending: list[int] = field(default_factory=list)
     """Facts recorded by `CellProjection.facts`, not yet expanded into cells (`flush`)."""
     cells: list[CellRun] = field(default_factory=list)
-    """Counter, day-field and latest-date cells expanded by `flush` (see codec for their
-    binary form)."""
+    """Counter, log and latest-date cells expanded by `flush` (see codec for their binary
+    form)."""
 
     def expect(self, key: str, field_: str, value: bytes | None) -> None:
         """Record the first value seen: the batch applies only if it is still there."""
@@ -174,12 +178,7 @@ class CellProjection:
             self._flush_all(writes, every, in_all, rows.T[1:], day, month, slot)
         some, in_filter = fact_of[~is_all], slice_id[~is_all]
         if len(some):
-            self._pack(
-                writes, CellKind.COUNTER, _MONTH, in_filter, month[some], slot[some], delta[some]
-            )
-            self._pack(
-                writes, CellKind.DAY_FIELD, _DAY, in_filter, day[some], slot[some], delta[some]
-            )
+            self._pack_log(writes, in_filter, day[some], month[some], slot[some], delta[some])
         if len(self._members) > 100_000 or len(self._keys) > 400_000:
             self._groups.clear()
             self._members.clear()
@@ -207,7 +206,7 @@ class CellProjection:
         if dated.any():
             at, of = every[dated], in_all[dated]
             max_at = position[at] * MAX_SLOTS + (kind[at] != Kind.ADDED)
-            latest = second[at] + 1
+            latest = second[at]
             for family, buckets in (
                 (_DAY_MAX, day[at]),
                 (_MONTH_MAX, month[at]),
@@ -238,10 +237,43 @@ class CellProjection:
                 key = layout.day_max(tenant, bucket)
             elif family == _MONTH_MAX:
                 key = layout.month_max(tenant, bucket)
+            elif family == _LOG:
+                key = layout.log(tenant, name, bucket)
+            elif family == _LOG_TAIL:
+                key = layout.log_tail(tenant, name, bucket)
             else:
                 key = layout.total_max(tenant)
             self._keys[(family, slice_id, bucket)] = key
         return key
+
+    def _pack_log(
+        self, writes: BatchWrites, slice_id: Ints, day: Ints, month: Ints, slot: Ints, delta: Ints
+    ) -> None:
+        """Filter facts as one LOG run: per (slice, month) key, one record per (day, slot)
+        cell, summed over the batch, cells that cancel out left out."""
+        if slot.max() > _SLOT_LIMIT or month.min() < 0 or month.max() >= 1 << 20:
+            raise ValueError("a filter cell outside the log code (employee index or month)")
+        months, month_at = np.unique(month, return_inverse=True)
+        starts = np.array([self.calendar.first_day_of_month(m) for m in months.tolist()])
+        code = (day - starts[month_at.reshape(-1)]) << DAY_SHIFT | slot
+        pairs, key_at = np.unique(slice_id << 20 | month, return_inverse=True)
+        cell = key_at.reshape(-1) << 32 | code
+        order = np.argsort(cell)
+        cell = cell[order]
+        cell_starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        sums = np.add.reduceat(delta[order], cell_starts)
+        kept = sums != 0
+        cell, sums = cell[cell_starts][kept], sums[kept]
+        if not len(cell):
+            return
+        key_of = cell >> 32
+        key_starts = np.flatnonzero(np.r_[True, key_of[1:] != key_of[:-1]])
+        slices = (pairs[key_of[key_starts]] >> 20).tolist()
+        buckets = (pairs[key_of[key_starts]] & 0xFFFFF).tolist()
+        keys = [self._key(_LOG, s, b) for s, b in zip(slices, buckets, strict=True)]
+        tails = [self._key(_LOG_TAIL, s, b) for s, b in zip(slices, buckets, strict=True)]
+        run = CellRun(CellKind.LOG, keys, key_starts.tolist(), cell & 0xFFFFFFFF, sums, tails)
+        writes.cells.append(run)
 
     def _pack(
         self,

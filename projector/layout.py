@@ -117,6 +117,14 @@ class Layout:
             return f"{self.tenant(tenant_id)}:m:{month}"
         return f"{self.tenant(tenant_id)}:fm:{slice_}:{month}"
 
+    def log(self, tenant_id: int, slice_: str, month: int) -> str:
+        """A filter slice's month log, compacted (codec.compact): the base."""
+        return f"{self.tenant(tenant_id)}:fl:{slice_}:{month}"
+
+    def log_tail(self, tenant_id: int, slice_: str, month: int) -> str:
+        """The records appended to a filter slice's month log since its last compaction."""
+        return f"{self.tenant(tenant_id)}:ft:{slice_}:{month}"
+
     def total(self, tenant_id: int) -> str:
         return f"{self.tenant(tenant_id)}:a"
 

@@ -14,12 +14,13 @@ import redis
 
 from projector.batch import ReadRequest, Snapshot, TenantEmployee, employees_in_history
 from projector.cells import BatchWrites
-from projector.codec import encode_writes
+from projector.codec import compact, encode_writes
 from projector.errors import StoreError
 from projector.layout import Layout
 
 READ_SCRIPT = files("projector").joinpath("read.lua").read_text()
 WRITE_SCRIPT = files("projector").joinpath("write.lua").read_text()
+COMPACT_SCRIPT = files("projector").joinpath("compact.lua").read_text()
 
 
 class ProjectorStore:
@@ -28,6 +29,9 @@ class ProjectorStore:
         self.layout = layout
         self._read = client.register_script(READ_SCRIPT)
         self._write = client.register_script(WRITE_SCRIPT)
+        self._compact = client.register_script(COMPACT_SCRIPT)
+        self.due: list[tuple[str, str]] = []
+        """(base, tail) of the filter month logs the last commit found due for compaction."""
         self._index: dict[int, dict[int, int]] = {}
 
     def forget_cache(self) -> None:
@@ -79,8 +83,33 @@ class ProjectorStore:
         """Apply the batch; else nothing is written and the failed check's (key, field) returned."""
         reply = self._call(self._write, encode_writes(writes))
         if int(reply[0]) == 1:
+            self.due = self.due_of(reply)
             return None
         return list(writes.checks)[int(reply[1]) - 1]
+
+    @staticmethod
+    def due_of(reply: list[Any]) -> list[tuple[str, str]]:
+        """(base, tail) of the logs a successful write script's reply names as due."""
+        named = [key.decode() if isinstance(key, bytes) else key for key in reply[2:]]
+        return list(zip(named[1::2], named[0::2], strict=True))
+
+    def compact_logs(self, due: list[tuple[str, str]]) -> int:
+        """Fold each log's tail into its base (codec.compact), each swap conditional on both
+        being as read (compact.lua); returns how many swapped. Never needed for correctness."""
+        try:
+            values: list[bytes | None] = self.client.mget([key for pair in due for key in pair])  # type: ignore[assignment]
+            with self.client.pipeline(transaction=False) as pipe:
+                for (base, tail), held, appended in zip(
+                    due, values[0::2], values[1::2], strict=True
+                ):
+                    new = compact(held, appended)
+                    self._compact(
+                        keys=[base, tail], args=[held or b"", appended or b"", new], client=pipe
+                    )
+                swapped = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis: {exc}") from exc
+        return sum(int(done) for done in swapped)
 
     def applied_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to read per partition, as written with the last applied batch."""

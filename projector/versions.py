@@ -20,7 +20,7 @@ from projector.control import CURRENT, EPOCH, REBUILD, TENANT_PREFIX, TENANT_REB
 from projector.errors import FormatMismatch
 from projector.layout import ControlLayout, Layout
 
-PROJECTION_FORMAT = 3
+PROJECTION_FORMAT = 4
 """Bump whenever key layout or state encoding changes: older versions get rebuilt."""
 
 

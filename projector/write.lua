@@ -5,13 +5,14 @@
 -- so a batch is a few hundred calls whatever its size:
 --   B key payload        BITFIELD INCRBY i32: payload = (slot u32, delta i32) big-endian pairs
 --   H key payload        HINCRBY: payload = "field=delta,field=delta,..."; zero fields deleted
---   F key kinds payload  HINCRBY of day-hash fields: payload = (slot u32, delta i32) pairs, the
---                        field spelled 'slot // kinds:slot % kinds'; zero fields deleted
+--   T bytes              from here on, report a log tail longer than max(bytes, base / 4)
+--   P tail base payload  append log records (code u32, value i16) to a filter month log's tail;
+--                        the reply lists (tail, base) when the tail is due for compaction
 --   S key n f1 v1 ... fn vn   HSET of n fields
 --   V key value          SET (customer states)
 --   A key payload        SADD of the members in "m1,m2,..."
 --   R key payload        SREM of the members in "m1,m2,..."
---   X key payload        BITFIELD u32 max: payload = (slot u32, value u32) pairs
+--   X key payload        BITFIELD u32 max: payload = (slot u32, value u32) pairs (raw seconds)
 --   L key field value    HSET when smaller than held (or absent)
 --   G key field value    HSET when greater than held (or absent)
 local CHUNK = 900
@@ -43,7 +44,8 @@ local function members(command, key, payload)
   if #batch > 0 then redis.call(command, key, unpack(batch)) end
 end
 
-local fields = {}  -- day-hash field names by slot, spelled once per call
+local tail_min = 1024
+local reply = {1, 0}  -- then (tail, base) of every tail due for compaction
 local i = 2
 local checks = tonumber(ARGV[1])
 for c = 1, checks do
@@ -84,16 +86,22 @@ while i <= n do
       if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
     end
     i = i + 3
-  elseif op == 'F' then
-    local key, kinds, payload = ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-    for at = 1, #payload, 8 do
-      local slot, delta = pair(payload, at, true)
-      local field = fields[slot]
-      if not field then
-        field = math.floor(slot / kinds) .. ':' .. (slot % kinds)
-        fields[slot] = field
-      end
-      if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end
+  elseif op == 'T' then
+    tail_min = tonumber(ARGV[i + 1])
+    i = i + 2
+  elseif op == 'P' then
+    local tail, base = ARGV[i + 1], ARGV[i + 2]
+    -- GET + SET, not APPEND: APPEND grows a string greedily (to twice its length), and a
+    -- tail is bounded (compacted once past max(tail_min, base / 4)), so the copy is cheap
+    local held = redis.call('GET', tail)
+    local grown = held and held .. ARGV[i + 3] or ARGV[i + 3]
+    redis.call('SET', tail, grown)
+    local length = #grown
+    local limit = math.floor(redis.call('STRLEN', base) / 4)
+    if limit < tail_min then limit = tail_min end
+    if length > limit then
+      reply[#reply + 1] = tail
+      reply[#reply + 1] = base
     end
     i = i + 4
   elseif op == 'V' then
@@ -151,4 +159,5 @@ while i <= n do
   end
   applied = applied + 1
 end
-return {1, applied}
+reply[2] = applied
+return reply

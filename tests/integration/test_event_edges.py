@@ -62,11 +62,6 @@ def test_edge_events_are_projected_and_queryable(
     assert expected[0]["new_customer_count"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="projector keeps the latest second + 1 in a u32 (projector/cells.py), which wraps "
-    "to 0 (= none) for 2106-02-07T06:28:15Z, the last second SPEC §1 accepts",
-)
 def test_the_last_valid_second_is_shown_as_the_latest_date(
     redis_client: redis.Redis, redis_url: str, key_prefix: str
 ) -> None:

@@ -12,6 +12,7 @@ from projector import customer as customer_fold
 from projector.batch import Snapshot, fold_batch, read_request
 from projector.calendar import LocalCalendar
 from projector.cells import BatchWrites, CellProjection
+from projector.codec import SLOT_MASK
 from projector.employee import Profile, apply_profile, dumps_profile, loads_profile
 from projector.facts import KINDS, Attributes, Kind
 from projector.layout import Layout
@@ -53,17 +54,13 @@ def fold(raws: Sequence[Raw], snapshot: Snapshot | None = None) -> BatchWrites:
 
 
 def slice_cells(writes: Sequence[BatchWrites], slice_: str) -> Counter[tuple[str, Kind]]:
-    """Net per-kind counts of one filter slice over batches: month counters and day hashes."""
+    """Net per-kind counts of one filter slice over batches: its month logs' records."""
     net: Counter[tuple[str, Kind]] = Counter()
-    month_prefix = LAYOUT.month(TENANT, slice_, 0).rsplit(":", 1)[0] + ":"
-    day_prefix = LAYOUT.day(TENANT, slice_, 0).rsplit(":", 1)[0] + ":"
+    log_prefix = LAYOUT.log(TENANT, slice_, 0).rsplit(":", 1)[0] + ":"
     for batch in writes:
-        for (key, slot), delta in unpacked(batch).counters.items():
-            if key.startswith(month_prefix):
-                net[("month", Kind(slot % KINDS))] += delta
-        for (key, field), delta in unpacked(batch).hash_counters.items():
-            if key.startswith(day_prefix):
-                net[("day", Kind(int(field.split(":")[1])))] += delta
+        for (key, code), delta in unpacked(batch).logs.items():
+            if key.startswith(log_prefix):
+                net[("log", Kind((code & SLOT_MASK) % KINDS))] += delta
     return Counter({cell: count for cell, count in net.items() if count})
 
 
@@ -84,7 +81,7 @@ HISTORY = [
 HISTORY_CELLS = Counter(
     {
         (place, kind): count
-        for place in ("month", "day")
+        for place in ("log",)
         for kind, count in ((Kind.ADDED, 1), (Kind.CURRENT, 1), (Kind.FOLLOW, 2))
     }
 )
@@ -126,7 +123,7 @@ def test_a_tag_change_moves_only_the_tags_that_changed() -> None:
 def test_a_loss_after_a_move_is_counted_in_the_new_slice() -> None:
     writes = fold([*HISTORY, updated("e4", NOON + 120, industry_id=2), lost("e5", NOON + 130)])
     expected = HISTORY_CELLS.copy()
-    for place in ("month", "day"):
+    for place in ("log",):
         expected[(place, Kind.LOST)] += 1
         del expected[(place, Kind.CURRENT)]
     assert slice_cells([writes], "i2") == expected
@@ -219,7 +216,7 @@ def test_an_older_update_arriving_last_loses_to_a_newer_one_with_the_same_value(
         stored = [w for w in written if CUSTOMER_KEY in w.values]
         written.append(fold(batch, snapshot_after(stored[-1] if stored else None)))
     assert slice_cells(written, "i2") == Counter()
-    assert slice_cells(written, "i1")[("month", Kind.ADDED)] == 1
+    assert slice_cells(written, "i1")[("log", Kind.ADDED)] == 1
 
 
 # --- the employee-month customer sets (`em`) that bound the latest dates under a filter ------

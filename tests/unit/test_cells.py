@@ -9,7 +9,7 @@ import pytest
 
 from projector.calendar import LocalCalendar
 from projector.cells import BatchWrites, CellProjection
-from projector.codec import encode_writes
+from projector.codec import encode_writes, log_code
 from projector.facts import ALL, KINDS, Fact, Kind
 from projector.layout import Layout
 from tests.cells_view import CellsView, unpacked
@@ -68,7 +68,7 @@ def test_latest_keeps_the_maximum_and_min_max_keep_the_extremes(order: tuple[int
         writes.hash_min("meta", "first_day", second)
         writes.hash_max("meta", "last_day", second)
     projection.flush(writes)
-    assert unpacked(writes).maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 9 + 1
+    assert unpacked(writes).maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 9
     assert writes.hash_minima[("meta", "first_day")] == 5
     assert writes.hash_maxima[("meta", "last_day")] == 9
 
@@ -129,7 +129,7 @@ def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: b
             LAYOUT.month_max(TENANT, month),
             LAYOUT.total_max(TENANT),
         ):
-            writes.maxima[(key, at)] = second + 1
+            writes.maxima[(key, at)] = second
     if delta > 0:
         writes.hash_minima[(META, "first_day")] = day
         writes.hash_maxima[(META, "last_day")] = day
@@ -137,13 +137,13 @@ def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: b
 
 
 def expected_filter(slice_: str, employee: int, kind: Kind, second: int, delta: int) -> CellsView:
-    """A filter slice: a per-day hash field and the month counter; never maxima."""
+    """A filter slice: one record (day of month, slot) of the month's log; never maxima."""
     day = CALENDAR.day(second)
     writes = CellsView()
-    field = f"{INDEX[employee]}:{int(kind)}"
-    writes.hash_counters[(LAYOUT.day(TENANT, slice_, day), field)] = delta
     month = CALENDAR.month(day)
-    writes.counters[(LAYOUT.month(TENANT, slice_, month), slot(employee, kind))] = delta
+    code = log_code(day - CALENDAR.first_day_of_month(month), slot(employee, kind))
+    writes.logs[(LAYOUT.log(TENANT, slice_, month), int(code))] = delta
+    writes.tails[LAYOUT.log(TENANT, slice_, month)] = LAYOUT.log_tail(TENANT, slice_, month)
     return writes
 
 
@@ -195,7 +195,9 @@ def test_a_fact_is_bucketed_on_its_local_day(instant: int, local_day: date) -> N
     cells = unpacked(writes)
     day = LocalCalendar.day_of(local_day)
     assert (LAYOUT.day(TENANT, ALL, day), slot(3, Kind.FOLLOW)) in cells.counters
-    assert (LAYOUT.day(TENANT, "i1", day), f"2:{int(Kind.FOLLOW)}") in cells.hash_counters
+    month = CALENDAR.month(day)
+    code = log_code(day - CALENDAR.first_day_of_month(month), slot(3, Kind.FOLLOW))
+    assert (LAYOUT.log(TENANT, "i1", month), int(code)) in cells.logs
 
 
 def test_several_slices_and_facts_merge_into_one_set_of_writes() -> None:
@@ -207,9 +209,9 @@ def test_several_slices_and_facts_merge_into_one_set_of_writes() -> None:
     cells = unpacked(writes)
     follow = slot(3, Kind.FOLLOW)
     assert cells.counters[(LAYOUT.total(TENANT), follow)] == 2
-    assert cells.counters[(LAYOUT.month(TENANT, "t2", MONTH), follow)] == 2
-    assert cells.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 2
-    assert cells.maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 61
+    assert cells.logs[(LAYOUT.log(TENANT, "t2", MONTH), follow)] == 2  # day 0 of March
+    assert cells.logs[(LAYOUT.log(TENANT, "i1", MONTH), follow)] == 2
+    assert cells.maxima[(LAYOUT.total_max(TENANT), 2 * 2 + 1)] == NOON + 60
 
 
 def test_a_vast_tenants_employee_beyond_the_packed_code_still_gets_its_cells() -> None:
@@ -223,10 +225,9 @@ def test_a_vast_tenants_employee_beyond_the_packed_code_still_gets_its_cells() -
     cells = unpacked(writes)
     far_slot = 4_000_000 * KINDS + Kind.FOLLOW
     assert cells.counters[(LAYOUT.day(TENANT, ALL, DAY), far_slot)] == 1
-    assert cells.counters[(LAYOUT.month(TENANT, "i1", MONTH), far_slot)] == 1
-    assert cells.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "4000000:3")] == 1
-    assert cells.hash_counters[(LAYOUT.day(TENANT, "i1", DAY), "2:3")] == 1
-    assert cells.maxima[(LAYOUT.total_max(TENANT), 4_000_000 * 2 + 1)] == NOON + 1
+    assert cells.logs[(LAYOUT.log(TENANT, "i1", MONTH), far_slot)] == 1
+    assert cells.logs[(LAYOUT.log(TENANT, "i1", MONTH), slot(3, Kind.FOLLOW))] == 1
+    assert cells.maxima[(LAYOUT.total_max(TENANT), 4_000_000 * 2 + 1)] == NOON
 
 
 def test_facts_of_one_batch_that_cancel_out_write_nothing() -> None:

@@ -1,4 +1,4 @@
-"""SliceCells.latest_month: the month of a row's latest fact under one filter, from the cells."""
+"""SliceCells.latest_month and month logs: the month of a row's latest fact under one filter."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from api.latest import SliceCells
-from api.tally import add_day_cells, latest_second
+from api.tally import add_month_log, latest_second
 from projector.calendar import LocalCalendar
-from projector.codec import day_field as cell_field
-from projector.codec import parse_day_hash
+from projector.codec import log_code, pack_log
 from projector.facts import KINDS, Kind
 from tests.strategies import SHANGHAI
 
@@ -26,115 +25,83 @@ def day(text: str) -> int:
     return LocalCalendar.day_of(date.fromisoformat(text))
 
 
-def blob(values: Mapping[Cell, int], employees: int = 3) -> bytes:
-    """A month blob as the projector writes it: big-endian i32 [employee index][kind]."""
-    cells = np.zeros(employees * KINDS, ">i4")
-    for (position, kind), value in values.items():
-        cells[position * KINDS + kind] = value
-    return cells.tobytes()
-
-
-def day_hash(values: Mapping[Cell, int]) -> dict[bytes, bytes]:
-    return {cell_field(p, k).encode(): str(v).encode() for (p, k), v in values.items()}
+def cells(values: Mapping[Cell, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A month's net cells in range as SliceCells holds them: (slots, values)."""
+    slots = np.array([p * KINDS + k for p, k in values], np.int64)
+    return slots, np.array(list(values.values()), np.int64)
 
 
 FOLLOW_1 = (1, Kind.FOLLOW)
 CASES: dict[str, tuple[SliceCells, int | None]] = {
-    "nothing-read": (SliceCells({}, {}), None),
-    "all-zero": (SliceCells({MARCH: blob({})}, {day("2023-04-02"): {}}), None),
-    "only-another-kind": (SliceCells({MARCH: blob({(1, Kind.ADDED): 2})}, {}), None),
-    "only-another-employee": (
-        SliceCells({}, {day("2023-04-02"): day_hash({(2, Kind.FOLLOW): 1})}),
-        None,
-    ),
-    "a-loose-day": (
-        SliceCells({}, {day("2023-04-02"): day_hash({FOLLOW_1: 1}), day("2023-04-03"): {}}),
-        APRIL,
-    ),
-    "a-month-after-the-loose-days": (
-        SliceCells({MARCH: blob({FOLLOW_1: 4})}, {day("2023-02-27"): day_hash({FOLLOW_1: 1})}),
-        MARCH,
-    ),
-    "a-loose-day-after-the-month": (
-        SliceCells({MARCH: blob({FOLLOW_1: 4})}, {day("2023-04-01"): day_hash({FOLLOW_1: 1})}),
-        APRIL,
-    ),
+    "nothing-read": (SliceCells({}), None),
+    "all-empty": (SliceCells({MARCH: cells({}), APRIL: cells({})}), None),
+    "only-another-kind": (SliceCells({MARCH: cells({(1, Kind.ADDED): 2})}), None),
+    "only-another-employee": (SliceCells({APRIL: cells({(2, Kind.FOLLOW): 1})}), None),
+    "one-month": (SliceCells({APRIL: cells({FOLLOW_1: 1}), MARCH: cells({})}), APRIL),
     "the-later-of-two-months": (
-        SliceCells({FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({FOLLOW_1: 1})}, {}),
+        SliceCells({FEBRUARY: cells({FOLLOW_1: 1}), MARCH: cells({FOLLOW_1: 1})}),
         MARCH,
     ),
     "an-empty-later-month": (
-        SliceCells({FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({(0, Kind.FOLLOW): 5})}, {}),
+        SliceCells({FEBRUARY: cells({FOLLOW_1: 1}), MARCH: cells({(0, Kind.FOLLOW): 5})}),
         FEBRUARY,
     ),
-    "only-the-earlier-loose-day": (
-        SliceCells(
-            {MARCH: blob({})},
-            {day("2023-02-27"): day_hash({FOLLOW_1: 1}), day("2023-04-01"): {}},
-        ),
+    "a-cell-netted-to-zero-does-not-count": (
+        SliceCells({FEBRUARY: cells({FOLLOW_1: 1}), MARCH: cells({FOLLOW_1: 0})}),
         FEBRUARY,
     ),
-    "a-blob-written-before-the-employee-had-an-index": (
-        SliceCells({MARCH: blob({(0, Kind.FOLLOW): 1}, employees=1)}, {}),
-        None,
-    ),
-    "month-read-whole-but-its-follows-all-fall-on-a-day-outside-the-range": (
-        SliceCells(
-            {FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({FOLLOW_1: 2})},
-            {},
-            {MARCH: [day_hash({FOLLOW_1: 2})]},
-        ),
-        FEBRUARY,
-    ),
-    "month-read-whole-with-one-follow-left-inside-the-range": (
-        SliceCells(
-            {FEBRUARY: blob({FOLLOW_1: 1}), MARCH: blob({FOLLOW_1: 3})},
-            {},
-            {MARCH: [day_hash({FOLLOW_1: 1}), day_hash({FOLLOW_1: 1})]},
-        ),
-        MARCH,
-    ),
+    "a-later-employee-only": (SliceCells({MARCH: cells({(0, Kind.FOLLOW): 1})}), None),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_latest_month_of_employee_1s_follows(case: str) -> None:
-    cells, expected = CASES[case]
-    assert cells.latest_month(1, Kind.FOLLOW, CALENDAR) == expected
+    held, expected = CASES[case]
+    assert held.latest_month(1, Kind.FOLLOW) == expected
 
 
-def test_month_cells_are_read_at_the_employees_slot() -> None:
-    cells = SliceCells({MARCH: blob({(2, Kind.ADDED): -1, (2, Kind.FOLLOW): 70_000})}, {})
-    assert cells.month_cell(MARCH, 2, Kind.ADDED) == -1
-    assert cells.month_cell(MARCH, 2, Kind.FOLLOW) == 70_000
-    assert cells.month_cell(MARCH, 1, Kind.FOLLOW) == 0
-    assert cells.month_cell(FEBRUARY, 2, Kind.FOLLOW) == 0
-
-
-def test_a_day_hash_parses_into_indexes_kinds_and_counts() -> None:
-    positions, kinds, values = parse_day_hash(
-        day_hash({(0, Kind.ADDED): 1, (12, Kind.FOLLOW): 70_000, (3, Kind.LOST): -2})
-    )
-    assert sorted(zip(positions.tolist(), kinds.tolist(), values.tolist(), strict=True)) == [
-        (0, Kind.ADDED, 1),
-        (3, Kind.LOST, -2),
-        (12, Kind.FOLLOW, 70_000),
+def log(records: Mapping[tuple[str, int, Kind], int]) -> bytes:
+    """A month log of ((date, employee index, kind) -> value) records."""
+    codes = [
+        int(
+            log_code(
+                day(text) - CALENDAR.first_day_of_month(CALENDAR.month(day(text))), p * KINDS + k
+            )
+        )
+        for text, p, k in records
     ]
-    assert [len(part) for part in parse_day_hash({})] == [0, 0, 0]
+    return pack_log(np.array(codes, np.int64), np.array(list(records.values()), np.int64))
 
 
-def test_day_hashes_add_into_the_counts_and_skip_indexes_past_the_tenants_size() -> None:
+def test_a_month_log_adds_only_its_days_inside_the_range_and_skips_newer_employees() -> None:
+    """The range starts and ends inside March: its first and last days are cut off."""
     counts = np.zeros((3, KINDS), np.int64)
-    for cells in (
-        day_hash({(1, Kind.FOLLOW): 2, (2, Kind.ADDED): 1, (7, Kind.FOLLOW): 9}),
-        day_hash({(1, Kind.FOLLOW): 3}),
-        {},
-    ):
-        add_day_cells(counts, *parse_day_hash(cells))
+    base = log({("2023-03-01", 1, Kind.FOLLOW): 2, ("2023-03-10", 1, Kind.FOLLOW): 3})
+    tail = log(
+        {
+            ("2023-03-10", 1, Kind.FOLLOW): -1,
+            ("2023-03-20", 2, Kind.ADDED): 1,
+            ("2023-03-20", 7, Kind.FOLLOW): 9,  # an employee past the tenant's size
+            ("2023-03-31", 2, Kind.ADDED): 4,
+        }
+    )
+    slots, values = add_month_log(
+        counts, base, tail, (day("2023-03-02"), day("2023-03-30")), day("2023-03-01")
+    )
     expected = np.zeros((3, KINDS), np.int64)
-    expected[1, Kind.FOLLOW] = 5
+    expected[1, Kind.FOLLOW] = 2
     expected[2, Kind.ADDED] = 1
     assert (counts == expected).all()
+    assert sorted(zip(slots.tolist(), values.tolist(), strict=True)) == [
+        (1 * KINDS + Kind.FOLLOW, 2),
+        (2 * KINDS + Kind.ADDED, 1),
+    ]
+
+
+def test_a_missing_month_log_adds_nothing() -> None:
+    counts = np.zeros((3, KINDS), np.int64)
+    slots, _ = add_month_log(counts, None, None, (0, 10**6), day("2023-03-01"))
+    assert not counts.any() and len(slots) == 0
 
 
 def test_a_rows_latest_second_is_its_own_latest_counted_fact_of_the_kind_in_range() -> None:
@@ -147,7 +114,7 @@ def test_a_rows_latest_second_is_its_own_latest_counted_fact_of_the_kind_in_rang
         [7, Kind.FOLLOW, (march_9 + 1) * 86400, 1],  # after the range
     ]
     follow = latest_second(customers, 7, Kind.FOLLOW, (march_2, march_9), CALENDAR)
-    assert follow == noon + 101
-    assert latest_second(customers, 7, Kind.ADDED, (march_2, march_9), CALENDAR) == noon + 501
-    assert latest_second(customers, 7, Kind.FOLLOW, None, CALENDAR) == (march_9 + 1) * 86400 + 1
-    assert latest_second(customers, 9, Kind.FOLLOW, None, CALENDAR) == 0
+    assert follow == noon + 100
+    assert latest_second(customers, 7, Kind.ADDED, (march_2, march_9), CALENDAR) == noon + 500
+    assert latest_second(customers, 7, Kind.FOLLOW, None, CALENDAR) == (march_9 + 1) * 86400
+    assert latest_second(customers, 9, Kind.FOLLOW, None, CALENDAR) == -1
