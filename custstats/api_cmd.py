@@ -3,47 +3,76 @@
 The app is built from settings the CLI validated, never at import time. With
 `--workers N` uvicorn starts N processes that each import `app_factory`; they
 inherit this process's environment (and read the same `.env`), so each builds
-its app from the settings validated here.
+its app from the settings validated here. Their metrics are summed through
+prometheus-client's multiprocess directory, which this command owns for the run
+(`api.metrics.multiprocess_dir`), and each configures its logging as the CLI did.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import os
+import sys
 
 import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.metrics import multiprocess_dir
+from api.serve import server_options
 from custstats.settings import Settings, masked_url
 
 log = logging.getLogger(__name__)
 
+LOG_FORMAT_ENV = "CUSTSTATS_API_LOG_FORMAT"
+LOG_LEVEL_ENV = "CUSTSTATS_API_LOG_LEVEL"
+"""How the CLI configured logging, handed to the worker processes (which start afresh)."""
+
+
+def configure_logging(level: int, fmt: str) -> None:
+    """`custstats.logs.configure_logging` (text or JSON lines) when this build has it; else
+    plain text lines on stderr."""
+    try:
+        logs = importlib.import_module("custstats.logs")
+    except ImportError:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+        return
+    logs.configure_logging(level, fmt)
+
 
 def app_factory() -> FastAPI:
-    """uvicorn's factory for worker processes: settings from the environment."""
+    """uvicorn's factory for worker processes: logging as the parent's, settings from env."""
+    configure_logging(
+        int(os.environ.get(LOG_LEVEL_ENV, logging.INFO)), os.environ.get(LOG_FORMAT_ENV, "text")
+    )
     return create_app(Settings().api_config())
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     log.info("serving %s from %s", settings.key_prefix, masked_url(settings.redis()))
-    factory = args.workers > 1
-    app: str | FastAPI = (
-        "custstats.api_cmd:app_factory" if factory else create_app(settings.api_config())
-    )
-    uvicorn.run(
-        app,
-        factory=factory,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-        access_log=False,
-    )
+    options = server_options()
+    if args.workers <= 1:
+        uvicorn.run(create_app(settings.api_config()), host=args.host, port=args.port, **options)
+        return 0
+    os.environ[LOG_FORMAT_ENV] = str(getattr(args, "log_format", "text"))
+    os.environ[LOG_LEVEL_ENV] = str(logging.getLogger().getEffectiveLevel())
+    with multiprocess_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR")):
+        uvicorn.run(
+            "custstats.api_cmd:app_factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            **options,
+        )
     return 0

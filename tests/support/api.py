@@ -8,15 +8,21 @@ directly call it instead of spelling those keys themselves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from api.app import create_app
 from api.config import ApiConfig
+from api.serve import server_options
 from projector import control
 from projector.layout import ControlLayout, Layout
 from projector.tenant_config import ConfigKeys
@@ -79,3 +85,23 @@ def create_version(client: redis.Redis, prefix: str, version: int = 1) -> Layout
     layout = control.live_layout(prefix, stored)
     assert layout is not None
     return layout
+
+
+@contextmanager
+def serving(app: ASGIApp, **options: Any) -> Iterator[tuple[str, int]]:
+    """`app` under a real uvicorn on a free loopback port, in a thread, with the options
+    `custstats api` uses (`api.serve.server_options`) unless overridden; yields the address."""
+    settings = {**server_options(), "log_level": "error", "lifespan": "on", **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
