@@ -61,6 +61,7 @@ class LegacyAPI(FastAPI):
                 for route in router.routes:
                     if isinstance(route, APIRoute) and route.responses and route.include_in_schema:
                         _restore_examples(schema, route)
+            _drop_validation_errors(schema)
         return super().openapi()
 
 
@@ -73,6 +74,21 @@ def _restore_examples(schema: dict[str, Any], route: APIRoute) -> None:
                 published = responses[str(status)]["content"][media].get("examples", {})
                 for name, example in content.get("examples", {}).items():
                     published[name]["value"] = example["value"]
+
+
+def _drop_validation_errors(schema: dict[str, Any]) -> None:
+    """FastAPI lists a 422 for every route with parameters; no route here ever answers one (the
+    tenant is a plain string, parameters are the legacy `result: 0` answers)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    if "components" in schema and not schemas:
+        schema["components"].pop("schemas", None)
+        if not schema["components"]:
+            del schema["components"]
 
 
 async def _invalid_appid(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from api.deps import ConfigDep, ReaderDep
 from api.envelope import JSON
 from api.errors import ServiceUnavailable, store_errors
+from api.openapi import READYZ_RESPONSES
 from projector import control
 
 router = APIRouter()
@@ -28,6 +29,7 @@ async def healthz() -> Response:
 @router.get(
     "/readyz",
     summary="Redis answers, the projection is complete, its lag is bounded, settings restored",
+    responses=READYZ_RESPONSES,
 )
 async def readyz(reader: ReaderDep, config: ConfigDep) -> Response:
     """200 once ready; 503 with the reason otherwise (not ready is an answer, not an error)."""
