@@ -1,4 +1,5 @@
-"""Issue 11: `custstats api --workers 2` exports one coherent set of metrics.
+"""Issue 11: `custstats api --workers 2` exports one coherent set of metrics; the access log
+is on by default, with one worker or several.
 
 Two uvicorn worker processes share the listening socket; requests on fresh connections
 land on both. Whichever worker answers a scrape, it reports every request of both
@@ -38,9 +39,13 @@ def _get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-@pytest.fixture
+@pytest.fixture(params=[2], ids=["workers=2"])
 def api(
-    tmp_path: Path, redis_url: str, redis_client: redis.Redis, key_prefix: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    key_prefix: str,
 ) -> Iterator[tuple[str, Path]]:
     redis_client.sadd(ControlLayout(key_prefix).registered_tenants, "25")
     create_version(redis_client, key_prefix)
@@ -55,7 +60,17 @@ def api(
         "CUSTSTATS_KEY_PREFIX": key_prefix,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    command = [sys.executable, "-m", "custstats.cli", "api", "--port", str(port), "--workers", "2"]
+    workers = str(request.param)
+    command = [
+        sys.executable,
+        "-m",
+        "custstats.cli",
+        "api",
+        "--port",
+        str(port),
+        "--workers",
+        workers,
+    ]
     log = (tmp_path / "api.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
@@ -78,10 +93,8 @@ def api(
 
 
 def _count(scrape: str, outcome: str) -> float:
-    pattern = r'^custstats_http_requests_total\{outcome="%s",route="%s"\} (\S+)$' % (
-        outcome,
-        re.escape(ROUTE),
-    )
+    route = re.escape(ROUTE)
+    pattern = rf'^custstats_http_requests_total\{{outcome="{outcome}",route="{route}"\}} (\S+)$'
     found = re.search(pattern, scrape, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
@@ -108,3 +121,15 @@ def test_two_workers_export_one_coherent_set(api: tuple[str, Path]) -> None:
         scrape = body.decode()
         assert status == 200
         assert {outcome: _count(scrape, outcome) for outcome in sent} == sent
+
+
+@pytest.mark.parametrize("api", [1, 2], indirect=True, ids=["workers=1", "workers=2"])
+def test_the_access_log_is_on_by_default(api: tuple[str, Path]) -> None:
+    base, metrics_dir = api
+    for _ in range(4):
+        assert _get(base + ROUTE.replace("{tenant_id}", "25"))[0] == 200
+    log = metrics_dir.parent / "api.log"
+    deadline = time.monotonic() + 5
+    while log.read_text().count('"GET /business/25/plugin/CustomerManage/getStatisticsList') < 4:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
