@@ -13,7 +13,7 @@ from api.errors import ProjectionUnreadable
 from projector import control as rules
 from projector.layout import ControlLayout, Layout
 from projector.tenant_config import ConfigKeys
-from projector.versions import PROJECTION_FORMAT, format_key
+from projector.versions import PROJECTION_FORMAT
 
 _NOTHING_KNOWN = rules.Completeness(False, 0)
 
@@ -93,7 +93,7 @@ class ProjectionReader:
             return None
         written = self._formats.get(layout.version)
         if written is None:
-            raw = await self.client.get(format_key(layout))
+            raw = await self.client.get(layout.format_key)
             if raw is None:
                 return layout
             written = self._formats[layout.version] = int(raw)

@@ -13,11 +13,18 @@ import time
 
 import redis
 
-from custstats.settings import Settings
+from custstats.errors import CliError, Unavailable
+from custstats.progress import ProgressLine, eta_text
+from custstats.settings import Settings, masked_url
+from projector.control import valid_tenant_id
+from projector.errors import ProjectorError
+from projector.outage import ServerUnreachable, open_redis, wait_for_redis
 from projector.rebuild import Outcome, Progress, rebuild
 from projector.runner import relax_gc
+from projector.source import quiet_kafka_logs
 
 log = logging.getLogger("custstats.rebuild")
+STARTUP_TIMEOUT_S = 15.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,65 +39,75 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class ProgressLine:
-    """A one-line progress bar on stderr (a line every 5 s when stderr is not a terminal)."""
+class RebuildProgress:
+    """The rebuild's progress as one line on stderr (custstats.progress: redrawn on a terminal,
+    a plain line every 5 s elsewhere)."""
 
     def __init__(self) -> None:
+        self.line = ProgressLine(sys.stderr, tty_interval=0.5, first_at_once=True)
         self.started = time.monotonic()
         self.first_done: int | None = None
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
 
     def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if now - self.last < (0.5 if self.tty else 5.0):
-            return
-        self.last = now
+        self.line.update(lambda: self.text(progress))
+
+    def text(self, progress: Progress) -> str:
         done, total = progress.done, progress.total
         if self.first_done is None:
             self.first_done = done
-        rate = (done - self.first_done) / max(now - self.started, 1e-6)
-        eta = (total - done) / rate if rate > 0 else float("inf")
+        rate = (done - self.first_done) / max(time.monotonic() - self.started, 1e-6)
         percent = 100.0 * done / total if total else 100.0
-        eta_text = "--" if eta == float("inf") else f"{int(eta) // 60}m{int(eta) % 60:02d}s"
-        line = (
+        return (
             f"rebuild v{progress.version}: {done:,} / {total:,} events ({percent:.1f}%)"
-            f"  {rate:,.0f} ev/s  ETA {eta_text}"
+            f"  {rate:,.0f} ev/s  ETA {eta_text(total - done, rate)}"
         )
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr)
+
+    def finish(self) -> None:
+        self.line.clear()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    client = redis.Redis.from_url(settings.redis())
+    quiet_kafka_logs()
     try:
-        client.ping()
-    except redis.RedisError as exc:
-        print(f"custstats rebuild: Redis unreachable: {exc}", file=sys.stderr)
+        if args.tenant is not None and not valid_tenant_id(args.tenant):
+            raise CliError("--tenant must be a tenant id (1 .. 2^63-1)")
+        client = open_redis(settings.redis())
+        try:
+            wait_for_redis(client, STARTUP_TIMEOUT_S)
+        except ServerUnreachable as exc:
+            raise Unavailable(str(exc)) from exc
+        relax_gc()  # this process is a projector: see relax_gc
+        return render(settings, client, keep_old=args.keep_old, tenant=args.tenant)
+    except CliError as exc:
+        print(f"custstats rebuild: {exc}", file=sys.stderr)
         return 2
-    if args.tenant is not None and args.tenant <= 0:
-        print("custstats rebuild: --tenant must be an integer > 0", file=sys.stderr)
-        return 2
-    relax_gc()  # this process is a projector: see relax_gc
-    return render(settings, client, keep_old=args.keep_old, tenant=args.tenant)
 
 
 def render(
     settings: Settings, client: redis.Redis, *, keep_old: bool = False, tenant: int | None = None
 ) -> int:
-    """Run the rebuild, showing its progress; the exit code says how it ended."""
-    result = rebuild(
-        settings.projector_config(),
-        client,
-        keep_old=keep_old,
-        tenant=tenant,
-        on_progress=ProgressLine(),
+    """Run the rebuild, showing its progress; the exit code says how it ended. CliError (one
+    line) when a server cannot be reached or stops answering for good."""
+    config = settings.projector_config()
+    progress = RebuildProgress()
+    log.info(
+        "rebuilding %s at %s from topic %s",
+        f"tenant {tenant}" if tenant is not None else "the projection",
+        masked_url(settings.redis()),
+        config.topic,
     )
+    try:
+        result = rebuild(config, client, keep_old=keep_old, tenant=tenant, on_progress=progress)
+    except ServerUnreachable as exc:
+        raise Unavailable(str(exc)) from exc
+    except (ProjectorError, redis.RedisError) as exc:
+        raise CliError(f"rebuild failed: {exc} (run the command again to resume)") from exc
+    finally:
+        progress.finish()
     if result.outcome is Outcome.LOCKED:
         print(f"custstats rebuild: another rebuild is running: {result.holder}", file=sys.stderr)
     elif result.outcome is Outcome.INTERRUPTED:
-        print(file=sys.stderr)
         log.info("rebuild v%d interrupted: run the command again to resume", result.version)
     else:
-        print(file=sys.stderr)
         log.info("v%d is current now (%d events replayed)", result.version, result.events)
     return int(result.outcome)

@@ -31,7 +31,11 @@ class Settings(BaseSettings):
         "unset = embedded in dev",
     )
     topic: str = Field(default="customer-events", min_length=1, max_length=200)
-    group_id: str = Field(default="custstats-projector", min_length=1)
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the projectors' consumer group; unset = custstats-projector.<topic>",
+    )
     display_tz: str = Field(default="Asia/Shanghai")
     public_base_url: str | None = None
     key_prefix: str = Field(default="custstats", min_length=1, pattern=r"^[^{}\s]+$")

@@ -58,7 +58,7 @@ from custstats.status_model import (
 from custstats.status_render import render
 from custstats.tenant_info import all_tenant_ids, current_version, read_tenants
 from projector.layout import ControlLayout
-from projector.versions import PROJECTION_FORMAT, format_key, ready_key
+from projector.versions import PROJECTION_FORMAT
 
 KAFKA_TIMEOUT_S = 10
 """How long an unreachable broker may take to say so."""
@@ -77,9 +77,9 @@ def _read_redis(client: redis.Redis, settings: Settings, now: float) -> dict[str
     }
     if layout is not None:
         with client.pipeline(transaction=False) as pipe:
-            pipe.get(format_key(layout))
+            pipe.get(layout.format_key)
             pipe.hgetall(layout.offsets(topic))
-            pipe.hgetall(ready_key(layout))
+            pipe.hgetall(layout.ready_key)
             pipe.hget(layout.dead_letters(topic), "count")
             written, offsets, marks, dead = pipe.execute()
         found |= {

@@ -20,6 +20,7 @@ from events.schema import (
 )
 from projector import customer as customer_fold
 from projector.cells import BatchWrites, CellProjection
+from projector.control import META_DUPLICATES, META_EVENTS, META_OPPORTUNITY, META_PROFILES
 from projector.customer import CustomerState
 from projector.employee import Profile, apply_profile, dumps_profile, loads_profile
 from projector.facts import ALL, DATED_KINDS
@@ -107,7 +108,7 @@ def fold_batch(
             updated = apply_profile(held, event)
             if updated is not None:
                 profiles[key] = updated
-            writes.hash_count(meta, "events", 1)
+            writes.hash_count(meta, META_EVENTS, 1)
             continue
         key = (tenant, event.customer_id)
         state = states.get(key)
@@ -116,9 +117,9 @@ def fold_batch(
         change = customer_fold.apply(state, event)
         if change is None:
             stale_update = isinstance(event, CustomerUpdated)
-            writes.hash_count(meta, "events" if stale_update else "duplicates", 1)
+            writes.hash_count(meta, META_EVENTS if stale_update else META_DUPLICATES, 1)
             continue
-        writes.hash_count(meta, "events", 1)
+        writes.hash_count(meta, META_EVENTS, 1)
         changed.add(key)
         index = snapshot.index[tenant]
         member = str(event.customer_id)
@@ -130,7 +131,7 @@ def fold_batch(
                     customers = layout.employee_month_customers(tenant, employee_id, month)
                     writes.member(customers, member, True)
         if isinstance(event, OpportunityCreated):
-            writes.hash_sets[(meta, "opportunity")] = b"1"
+            writes.hash_sets[(meta, META_OPPORTUNITY)] = b"1"
         if change.facts:
             projection.facts(writes, tenant, index, change.facts.items(), change.slices_before)
         if change.moved:
@@ -164,4 +165,4 @@ def _write_states(
         writes.expect(profiles_key, str(employee_id), snapshot.profiles.get((tenant, employee_id)))
         written = writes.hash_sets[(profiles_key, str(employee_id))] = dumps_profile(profile)
         writes.profiles[(profiles_key, str(employee_id))] = written
-        writes.hash_count(layout.meta(tenant), "profiles", 1)  # readers' staff caches key on it
+        writes.hash_count(layout.meta(tenant), META_PROFILES, 1)  # readers' staff caches key on it

@@ -157,7 +157,16 @@ def start_following(
     `stop` is set; `topic` is the events topic."""
 
     def run() -> None:
-        consumer = open_consumer(bootstrap)
+        backoff = 0.2
+        while True:  # a broker away at start: wait for it like any other outage
+            try:
+                consumer = open_consumer(bootstrap)
+                break
+            except ConfigTopicError as exc:
+                log.warning("operator settings: %s; retrying in %.1f s", exc, backoff)
+                if stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
         try:
             follower = ConfigFollower(consumer, ConfigStore(client, prefix), config_topic_of(topic))
             follower.follow(stop.is_set)

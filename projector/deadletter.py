@@ -7,9 +7,11 @@ fits, with its original size in a header, so no record of any size can stop a pa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from events.decode import Poison
 from projector.config import ProjectorConfig
@@ -20,6 +22,9 @@ MAX_REQUEST = 1 << 20
 MAX_VALUE = MAX_REQUEST - (64 << 10)
 """A dead letter's value is cut to this; the rest of the request is key, headers, framing."""
 MAX_KEY = 1 << 10
+SEND_TIMEOUT_S = 15
+"""Bound of one send (metadata wait, delivery): a broker that does not take the letters in
+time is an outage the runner retries (projector.outage), never a hang."""
 
 
 def letter(record: Record, verdict: Poison) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
@@ -51,19 +56,45 @@ class DeadLetters:
         self._producer: KafkaProducer | None = None
 
     def send(self, poison: Sequence[tuple[Record, Poison]]) -> None:
+        """Send and wait until every letter is acknowledged; KafkaError when the broker does not
+        take them in time (the producer is dropped: a retry starts clean, and may send some
+        letters twice, which a dead-letter reader tolerates)."""
         if not poison:
             return
+        try:
+            producer = self._open()
+            sent = []
+            for record, verdict in poison:
+                key, value, headers = letter(record, verdict)
+                sent.append(
+                    producer.send(self.config.dlq_topic, key=key, value=value, headers=headers)
+                )
+            producer.flush(timeout=SEND_TIMEOUT_S)
+            for future in sent:
+                future.get(timeout=SEND_TIMEOUT_S)  # raises the delivery's error, if any
+        except KafkaError:
+            self._drop()
+            raise
+
+    def _open(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = KafkaProducer(
                 bootstrap_servers=list(self.config.kafka_servers),
                 acks="all",
                 linger_ms=5,
                 max_request_size=MAX_REQUEST,
+                max_block_ms=SEND_TIMEOUT_S * 1000,
+                request_timeout_ms=SEND_TIMEOUT_S * 1000,
+                bootstrap_timeout_ms=SEND_TIMEOUT_S * 1000,
+                reconnect_backoff_max_ms=2000,
             )
-        for record, verdict in poison:
-            key, value, headers = letter(record, verdict)
-            self._producer.send(self.config.dlq_topic, key=key, value=value, headers=headers)
-        self._producer.flush(timeout=30)
+        return self._producer
+
+    def _drop(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(KafkaError):
+                self._producer.close(timeout=0)
+            self._producer = None
 
     def close(self) -> None:
         if self._producer is not None:

@@ -100,7 +100,7 @@ class Layout:
         return f"{self.tenant(tenant_id)}:n"
 
     def instance(self, tenant_id: int) -> str:
-        """The creation token of the version holding this tenant (see versions.instance_key)."""
+        """The creation token of the version holding this tenant (see `instance_key`)."""
         return f"{self.prefix}:v{self.version_of(tenant_id)}:id"
 
     def meta(self, tenant_id: int) -> str:

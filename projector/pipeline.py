@@ -9,6 +9,7 @@ the applier fold that batch again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from events.decode import Poison, decode
 from events.schema import Event
 from projector.applier import Applier, Carried, OffsetMove
 from projector.cells import BatchWrites
+from projector.control import META_DUPLICATES
 from projector.source import Record
 
 
@@ -27,6 +29,12 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     poison: list[tuple[Record, Poison]] = field(default_factory=list)
     offsets: dict[int, OffsetMove] = field(default_factory=dict)
+    riders: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    """Hash fields set in the batch's own write (freshness, ready marks: see readiness)."""
+    ends: dict[int, int] = field(default_factory=dict)
+    """End offsets of the partitions as the poll that brought the batch saw them."""
+    duplicates: int = 0
+    write_seconds: float | None = None
 
 
 def decode_batch(
@@ -62,9 +70,11 @@ class Folded:
 def _commit(folded: Folded) -> Batch:
     """The writer thread's part: one atomic Redis call (re-folded if a state raced)."""
     batch = folded.batch
+    started = time.perf_counter()
     folded.applier.commit(
         folded.writes, folded.fenced, batch.events, batch.offsets, len(batch.poison)
     )
+    batch.write_seconds = time.perf_counter() - started
     return batch
 
 
@@ -87,6 +97,10 @@ class Pipeline:
         snapshot = applier.read(batch.events, self.carried)
         self._send()
         writes, fenced = applier.fold(batch.events, batch.offsets, len(batch.poison), snapshot)
+        writes.hash_sets.update(batch.riders)
+        batch.duplicates = sum(
+            count for (_key, name), count in writes.hash_counters.items() if name == META_DUPLICATES
+        )
         self.carried = Applier.carried_by(writes)
         self._unsent = Folded(applier, writes, fenced, batch)
 

@@ -22,12 +22,23 @@ from dataclasses import dataclass, field
 import redis
 from redis.exceptions import LockError
 
+from projector.cells import BatchWrites
 from projector.config import ProjectorConfig
-from projector.layout import ControlLayout, Layout
-from projector.role import Role
-from projector.runner import ProjectorRunner, RunStats
-from projector.versions import (
+from projector.control import (
     CURRENT,
+    READY_PARTITIONS,
+    REBUILD_DONE,
+    REBUILD_FIELDS,
+    REBUILD_HEARTBEAT,
+    REBUILD_STARTED,
+    REBUILD_TOTAL,
+)
+from projector.layout import ControlLayout, Layout
+from projector.metrics import ProjectorMetrics
+from projector.role import Role
+from projector.runner import ProjectorRunner
+from projector.runstate import RunStats
+from projector.versions import (
     PROJECTION_FORMAT,
     abandoned_versions,
     allocate_version,
@@ -42,7 +53,6 @@ from projector.versions import (
 
 log = logging.getLogger(__name__)
 LEASE_S = 6.0
-PROGRESS_FIELDS = ("rebuild_done", "rebuild_total", "rebuild_started")
 
 
 class Outcome(enum.IntEnum):
@@ -64,9 +74,13 @@ class RebuildLock:
     """One rebuild at a time: redis-py's `Lock` (its release and renewal are atomic, unlike
     a GET then PEXPIRE/DEL), renewed in a thread while we run; it expires if we die."""
 
-    def __init__(self, client: redis.Redis, key: str) -> None:
+    def __init__(self, client: redis.Redis, key: str, control_key: str | None = None) -> None:
+        """`control_key`: where the renewals also write the rebuild's heartbeat (see
+        `control.rebuild_stale`: a rebuild whose process died shows as stale)."""
         self.client = client
         self.key = key
+        self.control_key = control_key
+        self.beating = threading.Event()
         self.token = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%H:%M:%S')}"
         self.lock = client.lock(key, timeout=LEASE_S, thread_local=False)
         self._stop = threading.Event()
@@ -75,6 +89,7 @@ class RebuildLock:
     def acquire(self) -> str | None:
         """None when acquired, else who holds it."""
         if self.lock.acquire(blocking=False, token=self.token):
+            self.beating.set()
             self._thread.start()
             return None
         holder = self.client.get(self.key)
@@ -86,10 +101,13 @@ class RebuildLock:
         while not self._stop.wait(LEASE_S / 3):
             try:
                 self.lock.reacquire()
+                if self.control_key is not None and self.beating.is_set():
+                    self.client.hset(self.control_key, REBUILD_HEARTBEAT, int(time.time()))
             except (LockError, redis.RedisError) as exc:
                 log.warning("could not renew the rebuild lease: %s", exc)
 
     def release(self) -> None:
+        self.beating.clear()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2)
@@ -108,7 +126,11 @@ def _target(client: redis.Redis, prefix: str, field_: str) -> tuple[Layout, bool
     layout = allocate_version(client, prefix)
     client.hset(
         ControlLayout(prefix).key,
-        mapping={field_: layout.version, "rebuild_started": int(time.time())},
+        mapping={
+            field_: layout.version,
+            REBUILD_STARTED: int(time.time()),
+            REBUILD_HEARTBEAT: int(time.time()),
+        },
     )
     return layout, False
 
@@ -140,7 +162,9 @@ class ProgressReport:
         self.last = now
         done, total = self.runner.progress()
         control = self.runner.role.control.key
-        self.client.hset(control, mapping={"rebuild_done": done, "rebuild_total": total})
+        self.client.hset(control, mapping={REBUILD_DONE: done, REBUILD_TOTAL: total})
+        if self.runner.metrics is not None:
+            self.runner.metrics.set_rebuild_progress(done, total)
         self.show(Progress(self.runner.layout.version, done, total))
 
 
@@ -163,11 +187,8 @@ class Switcher:
             done, detail = switch_tenant(self.client, self.target, live, self.tenant, self.topic)
             replaced = int(detail) if done else None
         else:
-            partitions = self.runner.partitions()
-            self.client.hset(
-                self.target.ready_key,
-                mapping={"partitions": len(partitions), **dict.fromkeys(map(str, partitions), 1)},
-            )
+            if not self._mark_complete():
+                return False
             if current is None:  # nothing live: the rebuild simply becomes current
                 control = self.runner.role.control.key
                 self.client.hset(control, CURRENT, self.target.version)
@@ -182,11 +203,25 @@ class Switcher:
         self.switched_from.append(replaced)
         return True
 
+    def _mark_complete(self) -> bool:
+        """The new version's ready marks, fenced on the rebuild field, before it becomes current:
+        the API never sees the new current version as incomplete. False when fenced."""
+        if self.runner.metrics is not None:
+            self.runner.metrics.set_rebuild_phase("switching")
+        partitions = self.runner.partitions()
+        marks = BatchWrites()
+        for key, field_, value in self.runner.fences:
+            marks.expect(key, field_, value)
+        marks.hash_sets[(self.target.ready_key, READY_PARTITIONS)] = str(len(partitions)).encode()
+        for partition in partitions:
+            marks.hash_sets[(self.target.ready_key, str(partition))] = b"1"
+        return self.runner.store.commit(marks) is None
+
 
 def _clean_up(client: redis.Redis, switcher: Switcher, keep_old: bool) -> None:
     """After the switch: the progress fields, then what the new version replaced."""
     target, tenant = switcher.target, switcher.tenant
-    client.hdel(ControlLayout(target.prefix).key, *PROGRESS_FIELDS)
+    client.hdel(ControlLayout(target.prefix).key, *REBUILD_FIELDS)
     if tenant is not None:
         delete_version_globals(client, target)
         for old in switcher.switched_from:
@@ -208,11 +243,12 @@ def rebuild(
     keep_old: bool = False,
     tenant: int | None = None,
     on_progress: Callable[[Progress], None] = lambda progress: None,
+    metrics: ProjectorMetrics | None = None,
 ) -> Result:
     """Replay into a new (or the interrupted) version and make it current. With `tenant`, only
     that tenant is replayed, and it alone moves to the new version."""
     prefix = config.key_prefix
-    lock = RebuildLock(client, ControlLayout(prefix).rebuild_lock)
+    lock = RebuildLock(client, ControlLayout(prefix).rebuild_lock, ControlLayout(prefix).key)
     holder = lock.acquire()
     if holder is not None:
         return Result(Outcome.LOCKED, holder=holder)
@@ -229,14 +265,26 @@ def rebuild(
             target.version,
             field_version(client, prefix, CURRENT),
         )
-        runner = ProjectorRunner(config, client, Role.rebuilding(target, tenant))
+        runner = ProjectorRunner(config, client, Role.rebuilding(target, tenant), metrics=metrics)
         runner.install_signal_handlers()
         switcher = Switcher(client, runner, target, config.topic, tenant)
         report = ProgressReport(client, runner, on_progress)
+        _phase(metrics, "catching_up")
         stats = runner.run(on_batch=report, on_caught_up=switcher)
         if not stats.done:
+            _phase(metrics, "idle")
             return Result(Outcome.INTERRUPTED, target.version, stats.events)
+        lock.beating.clear()  # the progress fields go now: no heartbeat may follow them
         _clean_up(client, switcher, keep_old)
+        _phase(metrics, "idle")
         return Result(Outcome.SWITCHED, target.version, stats.events)
+    except BaseException:
+        _phase(metrics, "failed")
+        raise
     finally:
         lock.release()
+
+
+def _phase(metrics: ProjectorMetrics | None, phase: str) -> None:
+    if metrics is not None:
+        metrics.set_rebuild_phase(phase)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import redis
 
+from projector.control import CURRENT, EPOCH, REBUILD, tenant_rebuild_field
 from projector.layout import ControlLayout, Layout
-from projector.versions import CURRENT, EPOCH, REBUILD, live_layout, tenant_rebuild_field
+from projector.versions import live_layout
 
 log = logging.getLogger(__name__)
 

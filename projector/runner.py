@@ -13,25 +13,39 @@ self-healing rebuild. The batch path itself is `pipeline`.
 
 from __future__ import annotations
 
-import enum
 import gc
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Literal
 
 import redis
+from kafka.errors import KafkaError
 
+from projector import control
 from projector.applier import Applier
 from projector.calendar import LocalCalendar
-from projector.cells import CellProjection
+from projector.cells import BatchWrites, CellProjection
 from projector.config import ProjectorConfig
 from projector.deadletter import DeadLetters
 from projector.errors import Fenced, StoreError
+from projector.metrics import ProjectorMetrics
+from projector.outage import (
+    KAFKA_ERRORS,
+    SERVER_ERRORS,
+    Outages,
+    ServerUnreachable,
+    Stopped,
+    describe,
+    open_redis,
+    redis_where,
+)
 from projector.pipeline import Batch, Pipeline, decode_batch
-from projector.readiness import Readiness
+from projector.readiness import Freshness
 from projector.role import Role, Target
+from projector.runlog import DeadLetterLog, ProgressLog, log_reattach
+from projector.runstate import Health, RunStats, Until
 from projector.signals import stop_on_signals
 from projector.source import KafkaSource, RecordSource
 from projector.store import ProjectorStore
@@ -53,34 +67,6 @@ def relax_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-@dataclass(slots=True)
-class RunStats:
-    batches: int = 0
-    events: int = 0
-    dead_letters: int = 0
-    started: float = field(default_factory=time.monotonic)
-    done: bool = False
-
-
-class Health(enum.Enum):
-    WORKING = 1
-    REATTACHED = 2
-    """The runner re-read where it stands and re-seeked."""
-    DONE = 3
-    """The run is over (caught up, or switched)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Until:
-    """When a run stops (besides a signal): idle for `idle_exit` s, `max_events` applied,
-    every partition caught up (`caught_up`), or `on_caught_up` returning True."""
-
-    idle_exit: float | None = None
-    max_events: int | None = None
-    caught_up: bool = False
-    on_caught_up: Callable[[], bool] | None = None
-
-
 class ProjectorRunner:
     """The live projector, or (with a rebuild `role`) a replay into a version not current yet."""
 
@@ -90,18 +76,24 @@ class ProjectorRunner:
         client: redis.Redis | None = None,
         role: Role | None = None,
         source: RecordSource | None = None,
+        metrics: ProjectorMetrics | None = None,
     ) -> None:
         """`source`: where records come from (default: Kafka, as the role consumes)."""
         self.config = config
-        self.client = client or redis.Redis.from_url(config.redis_url)
+        self.client = client or open_redis(config.redis_url)
         self.role = role or Role.live(config.key_prefix)
         self.calendar = LocalCalendar(config.zone)
         self._source = source
+        self.metrics = metrics
+        self.outages = Outages(
+            {"redis": redis_where(self.client), "kafka": ",".join(config.kafka_servers)}, metrics
+        )
         self.expected: dict[int, int | None] = {}
-        self.readiness = Readiness()
+        self.freshness = Freshness()
         self.stop_requested = threading.Event()
         self.stats = RunStats()
         self.dead_letters = DeadLetters(config) if self.role.is_live else None
+        self.progress_log, self.letter_log = ProgressLog(), DeadLetterLog()
         self.on_batch: Callable[[RunStats], None] | None = None
         self.pipeline = Pipeline(self._finished)
         target = self.role.resolve(self.client, first=True)
@@ -111,7 +103,13 @@ class ProjectorRunner:
     @property
     def source(self) -> RecordSource:
         if self._source is None:
-            self._source = KafkaSource(self.config, group=self.role.is_live)
+            try:
+                self._source = KafkaSource(self.config, group=self.role.is_live)
+            except KafkaError as exc:
+                raise ServerUnreachable(
+                    f"cannot reach the Kafka broker at {self.outages.where['kafka']} (waited "
+                    f"{self.config.startup_timeout_s:.0f} s): {describe(exc)}"
+                ) from exc
         return self._source
 
     def _attach(self, target: Target) -> None:
@@ -120,7 +118,7 @@ class ProjectorRunner:
         self.store = ProjectorStore(self.client, target.layout)
         projection = CellProjection(target.layout, self.calendar)
         self.applier = Applier(self.store, projection, self.config.topic, fences=self.fences)
-        self.readiness.forget()
+        self.freshness.forget()
 
     # --- positions (the source's listener) ------------------------------------------------
 
@@ -135,36 +133,32 @@ class ProjectorRunner:
             "v%d: partitions %s resume at %s",
             self.layout.version,
             sorted(partitions),
-            {p: applied.get(p, "earliest") for p in partitions},
+            ", ".join(f"{p}: {applied.get(p, 'the beginning')}" for p in sorted(partitions)),
         )
 
     def revoked(self, partitions: list[int]) -> None:
         for partition in partitions:
             self.expected.pop(partition, None)
-        self.readiness.forget(partitions)
+        self.freshness.forget(partitions)
+        if self.metrics is not None:
+            self.metrics.forget_partitions(self.config.topic, partitions)
 
     def _reattach(self, reason: str) -> None:
         """Re-read which version we write and where it stands, then seek there."""
         self.pipeline.reset()  # the batches in hand and their carried states are re-read
         had_state = any(offset is not None for offset in self.expected.values())
+        old = self.layout
         target = self.role.resolve(self.client)
         if target is None:
-            log.warning("v%s is no longer the rebuild (%s): stopping", self.layout.version, reason)
+            log.info("v%d is no longer the version being rebuilt: stopping", old.version)
             self.stop_requested.set()
             return
-        if target.layout != self.layout:
-            log.warning("now writing %s (was %s): %s", target.layout, self.layout, reason)
         self._attach(target)
         self.store.forget_cache()
-        if had_state and not self.store.applied_offsets(self.config.topic):
-            log.warning(
-                "projection state for topic %s is missing (Redis flushed or restarted without "
-                "persistence?): rebuilding v%d from the earliest offsets; /readyz reports not "
-                "ready until caught up",
-                self.config.topic,
-                target.layout.version,
-            )
+        lost = had_state and not self.store.applied_offsets(self.config.topic)
+        log_reattach(old, target.layout, reason, lost, self.config.topic)
         self.assigned(self.source.assignment())
+        self.outages.ok("redis")
 
     def _state_intact(self) -> bool:
         """Our fences still hold (version, tenant overrides), and our offsets are still stored."""
@@ -182,36 +176,92 @@ class ProjectorRunner:
         """(records consumed, records in the topic) over the assigned partitions."""
         return self.source.progress()
 
+    def applied(self) -> dict[int, int]:
+        """Next offset per owned partition, as written (or being written) with the projection."""
+        return {p: offset for p, offset in self.expected.items() if offset is not None}
+
+    def lag(self) -> int | None:
+        """Records of the owned partitions not applied yet, from the last end offsets seen."""
+        if not self.freshness.ends:
+            return None
+        return control.lag(self.applied(), self.freshness.ends)
+
     # --- the loop ---------------------------------------------------------------------------
 
     def _finished(self, batch: Batch) -> None:
         self.stats.batches += 1
         self.stats.events += len(batch.events)
         self.stats.dead_letters += len(batch.poison)
+        self.outages.ok("redis")
         self.source.commit({p: move.new for p, move in batch.offsets.items()})
+        if self.metrics is not None:
+            reasons = [verdict.reason for _, verdict in batch.poison] if self.role.is_live else []
+            self.metrics.batch_applied(batch.events, reasons, batch.write_seconds, batch.duplicates)
+            self.metrics.offsets(self.config.topic, self.applied(), self.freshness.ends)
+        self.progress_log.applied(len(batch.events), self.lag(), self.stats.dead_letters)
         if self.on_batch is not None:
             self.on_batch(self.stats)
 
     def _take(self) -> bool:
         """Poll once and push what came; False when the poll was empty."""
-        records = self.source.poll(timeout_ms=200)
+        try:
+            records = self.source.poll(timeout_ms=200)
+        except KAFKA_ERRORS as exc:
+            self.outages.wait("kafka", exc, self.stop_requested)
+            return False
         if not records:
             return False
+        self.outages.ok("kafka")
+        ends = self.source.highwaters()
         batch = decode_batch(records, self.expected, self.role.tenant)
-        if self.dead_letters is not None:  # a replay counts poison, never re-sends it
-            self.dead_letters.send(batch.poison)
+        batch.ends = ends
+        if self.dead_letters is not None and batch.poison:  # a replay never re-sends poison
+            self._dead_letter(batch)
+        self._capture(ends)
+        riders = BatchWrites()
+        self.freshness.ride(riders, self.layout, self.expected, ends)
+        batch.riders = riders.hash_sets
         self.pipeline.push(self.applier, batch)
         return True
 
+    def _dead_letter(self, batch: Batch) -> None:
+        """Send the batch's poison to the dead-letter topic, retried until the broker takes it
+        (before the batch is applied: a dead letter is never lost)."""
+        for record, verdict in batch.poison:
+            self.letter_log.letter(record.topic, record.partition, record.offset, verdict.reason)
+        letters = self.dead_letters
+        assert letters is not None
+        self.outages.call("kafka", lambda: letters.send(batch.poison), self.stop_requested)
+
+    def _capture(self, ends: dict[int, int]) -> None:
+        """Targets of the owned partitions not known yet (a new version: set them to `ends`)."""
+        missing = [p for p in self.freshness.missing(self.expected) if p in ends]
+        if not missing:
+            return
+        if not self.freshness.partitions:
+            self.freshness.partitions = len(self.source.partitions())
+        self.freshness.capture(self.store, self.layout, self.fences, {p: ends[p] for p in missing})
+
     def _idle(self, until: Until) -> Health:
-        """The health check between polls."""
+        """The health check between polls: fences, end offsets, freshness, the stop rules."""
         if not self._state_intact():
             self._reattach("control or offsets changed while idle")
             return Health.REATTACHED
-        caught_up = self.source.caught_up()
-        if self.role.is_live:
-            partitions = len(self.source.partitions())
-            self.readiness.mark(self.store, self.layout, self.fences, caught_up, partitions)
+        try:
+            ends = self.source.end_offsets()
+            caught_up = self.source.caught_up(ends)
+            if not self.freshness.partitions:
+                self.freshness.partitions = len(self.source.partitions())
+        except KAFKA_ERRORS as exc:
+            self.outages.failed("kafka", exc)  # the next health check is the retry
+            return Health.WORKING
+        self.outages.ok("kafka")
+        self._capture(ends)
+        fresh = self.freshness.idle_writes(self.layout, self.fences, self.expected, ends, caught_up)
+        if fresh is not None and (failed := self.store.commit(fresh)) is not None:
+            raise Fenced(f"{failed[0]} {failed[1]} changed under us")
+        if self.metrics is not None:
+            self.metrics.offsets(self.config.topic, self.applied(), ends)
         if len(caught_up) < len(self.source.assignment()):
             return Health.WORKING
         if until.on_caught_up is not None and until.on_caught_up():
@@ -243,21 +293,30 @@ class ProjectorRunner:
                 return
 
     def _guarded(self, until: Until) -> None:
-        """The loop, resumed after a fence (re-attach) or a Redis error (retry in 1 s)."""
+        """The loop, resumed after a fence (re-attach) or a server outage (retried with backoff,
+        reported once: see outage)."""
+        reason: str | None = None
         while not self.stop_requested.is_set():
             try:
+                if reason is not None:
+                    self._reattach(reason)
+                    reason = None
                 self._loop(until)
                 return
+            except Stopped:
+                return
             except Fenced as exc:
-                self._reattach(str(exc))
-            except (StoreError, redis.RedisError) as exc:
+                reason = str(exc)
+            except SERVER_ERRORS as exc:
                 self.pipeline.reset()
-                log.error("Redis: %s; retrying in 1 s", exc)
-                time.sleep(1)
+                server: Literal["redis", "kafka"] = (
+                    "kafka" if isinstance(exc, KAFKA_ERRORS) else "redis"
+                )
                 try:
-                    self._reattach("Redis error")
-                except (StoreError, redis.RedisError):
-                    continue
+                    self.outages.wait(server, exc, self.stop_requested)
+                except Stopped:
+                    return
+                reason = f"{server} error"
 
     def run(
         self,
@@ -278,8 +337,9 @@ class ProjectorRunner:
             try:
                 self.pipeline.drain()
             except (Fenced, StoreError, redis.RedisError) as exc:
-                log.warning("last batch not applied: %s", exc)
+                log.warning("last batch not applied: %s", describe(exc))
         finally:
+            self.letter_log.flush()
             self.pipeline.close()
             self.close()
         return self.stats

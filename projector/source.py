@@ -20,6 +20,19 @@ from kafka.structs import OffsetAndMetadata
 from projector.config import ProjectorConfig
 
 log = logging.getLogger(__name__)
+CALL_TIMEOUT_MS = 5000
+"""Bound of one metadata/offsets request: a stalled broker is reported, not waited on."""
+RECONNECT_MAX_MS = 2000
+"""kafka-python's reconnect backoff cap (default 30 s): resume soon after the broker is back."""
+
+
+def quiet_kafka_logs() -> None:
+    """kafka-python logs every failed connection attempt at WARNING/ERROR (dozens of lines for
+    one outage); the projector reports outages itself (projector.outage), so keep its logger
+    quiet unless debugging."""
+    kafka_log = logging.getLogger("kafka")
+    if not kafka_log.isEnabledFor(logging.DEBUG):
+        kafka_log.setLevel(logging.CRITICAL)
 
 
 class Record(Protocol):
@@ -49,7 +62,9 @@ class RecordSource(Protocol):
     def poll(self, timeout_ms: int) -> Mapping[int, Sequence[Record]]: ...
     def assignment(self) -> list[int]: ...
     def seek(self, partition: int, offset: int | None) -> None: ...
-    def caught_up(self) -> list[int]: ...
+    def caught_up(self, ends: Mapping[int, int] | None = None) -> list[int]: ...
+    def end_offsets(self) -> dict[int, int]: ...
+    def highwaters(self) -> dict[int, int]: ...
     def partitions(self) -> list[int]: ...
     def progress(self) -> tuple[int, int]: ...
     def commit(self, offsets: Mapping[int, int]) -> None: ...
@@ -63,10 +78,12 @@ def consumer_config(config: ProjectorConfig, group: bool = True) -> dict[str, An
         "auto_offset_reset": "earliest",
         "max_poll_records": config.batch_max_records,
         "request_timeout_ms": 30_000,
+        "bootstrap_timeout_ms": int(config.startup_timeout_s * 1000),
+        "reconnect_backoff_max_ms": RECONNECT_MAX_MS,
     }
     if group:
         settings |= {
-            "group_id": config.group_id,
+            "group_id": config.consumer_group,
             "session_timeout_ms": 6000,
             "heartbeat_interval_ms": 1000,
             "max_poll_interval_ms": 300_000,
@@ -117,13 +134,34 @@ class KafkaSource:
         else:
             self.consumer.seek(self._tp(partition), offset)
 
-    def caught_up(self) -> list[int]:
-        """Assigned partitions whose position has reached the end the broker reports."""
+    def caught_up(self, ends: Mapping[int, int] | None = None) -> list[int]:
+        """Assigned partitions whose position has reached the end the broker reports (`ends`,
+        else asked now); KafkaError when the broker does not answer in time."""
+        if ends is None:
+            ends = self.end_offsets()
+        done = []
+        for partition, end in ends.items():
+            position = self.consumer.position(self._tp(partition), timeout_ms=CALL_TIMEOUT_MS)
+            if position is not None and position >= end:
+                done.append(partition)
+        return sorted(done)
+
+    def end_offsets(self) -> dict[int, int]:
+        """End offsets of the assigned partitions, asked now (bounded: KafkaError on timeout)."""
         assigned = list(self.consumer.assignment())
         if not assigned:
-            return []
-        ends = self.consumer.end_offsets(assigned)
-        return [tp.partition for tp in assigned if self.consumer.position(tp) >= ends.get(tp, 0)]
+            return {}
+        ends = self.consumer.end_offsets(assigned, timeout_ms=CALL_TIMEOUT_MS)
+        return {tp.partition: end for tp, end in ends.items()}
+
+    def highwaters(self) -> dict[int, int]:
+        """The end offsets the last fetch responses reported (no request): after a poll."""
+        known = {}
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            if end is not None:
+                known[tp.partition] = end
+        return known
 
     def partitions(self) -> list[int]:
         return sorted(self.consumer.partitions_for_topic(self.topic) or set())
@@ -133,9 +171,10 @@ class KafkaSource:
         assigned = list(self.consumer.assignment())
         if not assigned:
             return 0, 0
-        begins = self.consumer.beginning_offsets(assigned)
-        ends = self.consumer.end_offsets(assigned)
-        done = sum(max(0, self.consumer.position(tp) - begins[tp]) for tp in assigned)
+        begins = self.consumer.beginning_offsets(assigned, timeout_ms=CALL_TIMEOUT_MS)
+        ends = self.consumer.end_offsets(assigned, timeout_ms=CALL_TIMEOUT_MS)
+        positions = {tp: self.consumer.position(tp, timeout_ms=CALL_TIMEOUT_MS) for tp in assigned}
+        done = sum(max(0, (positions[tp] or 0) - begins[tp]) for tp in assigned)
         total = sum(max(0, ends[tp] - begins[tp]) for tp in assigned)
         return done, max(done, total)
 
@@ -212,9 +251,24 @@ class MemorySource:
                 self._next = number
                 return
 
-    def caught_up(self) -> list[int]:
+    def caught_up(self, ends: Mapping[int, int] | None = None) -> list[int]:
         waiting = {r.partition for poll in self.polls[self._next :] for r in poll}
         return [p for p in self.partitions() if p not in waiting]
+
+    def end_offsets(self) -> dict[int, int]:
+        """The end of the whole log: every poll counts as written already."""
+        return self._ends(self.polls)
+
+    def highwaters(self) -> dict[int, int]:
+        """The end of what was served so far."""
+        return self._ends(self.polls[: self._next])
+
+    def _ends(self, polls: Sequence[Sequence[MemoryRecord]]) -> dict[int, int]:
+        ends = dict.fromkeys(self.partitions(), 0)
+        for poll in polls:
+            for record in poll:
+                ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+        return ends
 
     def partitions(self) -> list[int]:
         return list(range(self.partition_count))

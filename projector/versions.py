@@ -15,40 +15,13 @@ from collections.abc import Callable
 
 import redis
 
+from projector import control as rules
+from projector.control import CURRENT, EPOCH, REBUILD, TENANT_PREFIX, TENANT_REBUILD_PREFIX
 from projector.errors import FormatMismatch
 from projector.layout import ControlLayout, Layout
 
 PROJECTION_FORMAT = 3
 """Bump whenever key layout or state encoding changes: older versions get rebuilt."""
-
-CURRENT = "current"
-REBUILD = "rebuild"
-EPOCH = "epoch"
-"""Bumped whenever a tenant moves to another version: live writers re-read the overrides."""
-
-
-TENANT_FIELD_PREFIX = "tenant:"
-
-
-def tenant_field(tenant_id: int) -> str:
-    """Control field naming the version a tenant rebuilt on its own lives in."""
-    return f"{TENANT_FIELD_PREFIX}{tenant_id}"
-
-
-def tenant_rebuild_field(tenant_id: int) -> str:
-    return f"rebuild:{tenant_id}"
-
-
-def format_key(layout: Layout) -> str:
-    return layout.format_key
-
-
-def instance_key(layout: Layout) -> str:
-    return layout.instance_key
-
-
-def ready_key(layout: Layout) -> str:
-    return layout.ready_key
 
 
 def written_format(client: redis.Redis, layout: Layout) -> int | None:
@@ -73,22 +46,14 @@ def current_layout(client: redis.Redis, prefix: str) -> Layout:
     return layout
 
 
-def overrides_of(control: dict[bytes, bytes]) -> tuple[tuple[int, int], ...]:
-    """(tenant, version) of every tenant rebuilt on its own, from the control hash."""
-    return tuple(
-        sorted(
-            (int(name[len(b"tenant:") :]), int(value))
-            for name, value in control.items()
-            if name.startswith(b"tenant:")
-        )
-    )
-
-
 def live_layout(client: redis.Redis, prefix: str) -> tuple[Layout, bytes | None]:
     """The current layout with its tenant overrides, and the epoch they were read at."""
     base = current_layout(client, prefix)
-    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
-    return Layout(prefix, base.version, overrides_of(control)), control.get(EPOCH.encode())
+    stored: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    layout = rules.live_layout(prefix, stored)
+    if layout is None or layout.version != base.version:  # the control changed in between
+        layout = Layout(prefix, base.version, rules.overrides_of(stored))
+    return layout, stored.get(EPOCH.encode())
 
 
 def field_version(client: redis.Redis, prefix: str, field: str) -> int | None:
@@ -163,8 +128,8 @@ def switch_tenant(
         new.offsets(topic),
         live.offsets(topic),
         str(new.version),
-        tenant_rebuild_field(tenant_id),
-        tenant_field(tenant_id),
+        rules.tenant_rebuild_field(tenant_id),
+        rules.tenant_field(tenant_id),
         CURRENT,
         EPOCH,
     )
@@ -174,11 +139,10 @@ def switch_tenant(
 
 def switch_current(client: redis.Redis, new: Layout, old: Layout, topic: str) -> tuple[bool, str]:
     """Make `new` current if it has applied at least what `old` has, on every partition."""
-    control = ControlLayout(new.prefix)
     ok, detail = client.eval(
         SWITCH_SCRIPT,
         3,
-        control.key,
+        ControlLayout(new.prefix).key,
         new.offsets(topic),
         old.offsets(topic),
         str(new.version),
@@ -186,7 +150,7 @@ def switch_current(client: redis.Redis, new: Layout, old: Layout, topic: str) ->
         CURRENT,
         REBUILD,
         EPOCH,
-        TENANT_FIELD_PREFIX,
+        TENANT_PREFIX,
     )
     text = detail.decode() if isinstance(detail, bytes) else str(detail)
     return int(ok) == 1, text
@@ -226,11 +190,11 @@ def stored_versions(client: redis.Redis, prefix: str) -> set[int]:
 
 def versions_in_use(client: redis.Redis, prefix: str) -> set[int]:
     """Current, being rebuilt, and every tenant's own version."""
-    control: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
+    stored: dict[bytes, bytes] = client.hgetall(ControlLayout(prefix).key)  # type: ignore[assignment]
     used = set()
-    for name, value in control.items():
+    for name, value in stored.items():
         if name in (CURRENT.encode(), REBUILD.encode()) or name.startswith(
-            (b"tenant:", b"rebuild:")
+            (TENANT_PREFIX.encode(), TENANT_REBUILD_PREFIX.encode())
         ):
             used.add(int(value))
     return used

@@ -20,7 +20,8 @@ from starlette.testclient import TestClient
 
 from custstats.servers import EmbeddedRedis
 from events.schema import EVENT_ADAPTER, record_key
-from projector.versions import CURRENT, REBUILD, field_version, stored_versions
+from projector.control import CURRENT, REBUILD
+from projector.versions import field_version, stored_versions
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.messy import messy_events
 from tests.reference import reference_rows, reference_sorted

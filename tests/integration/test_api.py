@@ -27,7 +27,6 @@ from custstats.servers import free_port
 from custstats.settings import Settings
 from projector.control import api_key_digest
 from projector.layout import ControlLayout
-from projector.versions import ready_key
 from tests.harness import layout_of, project
 from tests.messy import messy_events
 from tests.support.api import create_version, mark_projection_complete, mark_settings_restored
@@ -850,7 +849,7 @@ def test_readyz_once_the_projector_caught_up_with_every_partition(
     empty = api.get("/readyz")
     assert (empty.status_code, empty.json()["ready"]) == (503, False)
     project(redis_client, key_prefix, [hand_events()[:1]])
-    redis_client.delete(ready_key(layout_of(redis_client, key_prefix)))
+    redis_client.delete(layout_of(redis_client, key_prefix).ready_key)
     mark_projection_complete(redis_client, key_prefix, partitions=2, marked=1)
     halfway = api.get("/readyz")
     assert (halfway.status_code, halfway.json()["ready"]) == (503, False)

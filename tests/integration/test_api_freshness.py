@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis
 
+from api.freshness import applied_at_text
 from projector import control
 from projector.layout import ControlLayout
 from projector.versions import PROJECTION_FORMAT
@@ -101,8 +102,14 @@ def test_every_answer_carries_lag_applied_at_and_no_store(
     api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     project(redis_client, key_prefix, [events(25, 3)])
-    applied = int(redis_client.hget(layout_of(redis_client, key_prefix).offsets(TOPIC), "0"))  # type: ignore[arg-type]
-    mark_projection_complete(redis_client, key_prefix)  # an old projector: no freshness hash
+    layout = mark_projection_complete(redis_client, key_prefix)
+    assert layout is not None
+    applied = int(redis_client.hget(layout.offsets(TOPIC), "0"))  # type: ignore[arg-type]
+    written = redis_client.hget(layout.fresh_key, control.FRESH_APPLIED_AT)
+    assert written is not None  # the projector records its last batch
+    response = api.post(ENDPOINT.format(25), json={})
+    assert response.headers["x-custstats-applied-at"] == applied_at_text(int(written))
+    redis_client.delete(layout.fresh_key)  # as an older projector leaves it: no freshness hash
     response = api.post(ENDPOINT.format(25), json={})
     assert response.headers["x-custstats-lag"] == "0"
     assert response.headers["x-custstats-applied-at"] == "-"

@@ -9,7 +9,8 @@ import time
 import pytest
 import redis
 
-from projector.versions import CURRENT, field_version
+from projector.control import CURRENT
+from projector.versions import field_version
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.messy import messy_events, poison_lines
 from tests.reference import reference_rows, reference_sorted

@@ -17,7 +17,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from events.decode import Poison, decode
 from events.schema import EVENT_ADAPTER, record_key
-from projector.versions import CURRENT, field_version
+from projector.control import CURRENT
+from projector.versions import field_version
 from tests.harness import SHANGHAI, engine_rows, statistics_query
 from tests.malformed import malformed_record
 from tests.messy import messy_events

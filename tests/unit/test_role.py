@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import fakeredis
 
+from projector.control import CURRENT, EPOCH, REBUILD, tenant_rebuild_field
 from projector.layout import Layout
 from projector.role import Role
-from projector.versions import CURRENT, EPOCH, REBUILD, tenant_rebuild_field
 
 
 def test_the_live_role_writes_current_fenced_on_current_and_epoch() -> None:
