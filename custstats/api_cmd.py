@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 
 import uvicorn
 from fastapi import FastAPI
@@ -45,10 +46,11 @@ def configure_logging(level: int, fmt: str) -> None:
 
 
 def app_factory() -> FastAPI:
-    """uvicorn's factory for worker processes: logging as the parent's, settings from env."""
-    configure_logging(
-        int(os.environ.get(LOG_LEVEL_ENV, logging.INFO)), os.environ.get(LOG_FORMAT_ENV, "text")
-    )
+    """uvicorn's factory for worker processes: logging as the parent's (when started by `run`),
+    settings from the environment."""
+    fmt = os.environ.get(LOG_FORMAT_ENV)
+    if fmt is not None:
+        configure_logging(int(os.environ.get(LOG_LEVEL_ENV, logging.INFO)), fmt)
     return create_app(Settings().api_config())
 
 
@@ -60,19 +62,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     log.info("serving %s from %s", settings.key_prefix, masked_url(settings.redis()))
-    options = server_options()
-    if args.workers <= 1:
-        uvicorn.run(create_app(settings.api_config()), host=args.host, port=args.port, **options)
-        return 0
-    os.environ[LOG_FORMAT_ENV] = str(getattr(args, "log_format", "text"))
-    os.environ[LOG_LEVEL_ENV] = str(logging.getLogger().getEffectiveLevel())
-    with multiprocess_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR")):
+    factory = args.workers > 1
+    app: str | FastAPI = (
+        "custstats.api_cmd:app_factory" if factory else create_app(settings.api_config())
+    )
+    metrics_dir: AbstractContextManager[object] = nullcontext()
+    if factory:
+        os.environ[LOG_FORMAT_ENV] = str(getattr(args, "log_format", "text"))
+        os.environ[LOG_LEVEL_ENV] = str(logging.getLogger().getEffectiveLevel())
+        metrics_dir = multiprocess_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    with metrics_dir:
         uvicorn.run(
-            "custstats.api_cmd:app_factory",
-            factory=True,
+            app,
+            factory=factory,
             host=args.host,
             port=args.port,
             workers=args.workers,
-            **options,
+            **server_options(),
         )
     return 0

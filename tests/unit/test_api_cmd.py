@@ -23,6 +23,9 @@ def _run(monkeypatch: pytest.MonkeyPatch, workers: int) -> dict[str, Any]:
 
     monkeypatch.setattr("custstats.api_cmd.uvicorn.run", fake_run)
     monkeypatch.delenv(ENV, raising=False)
+    for name in (api_cmd.LOG_FORMAT_ENV, api_cmd.LOG_LEVEL_ENV):  # restored after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     settings = Settings(_env_file=None, redis_url=SecretStr("redis://127.0.0.1:1/0"))  # type: ignore[call-arg]
     args = argparse.Namespace(host="127.0.0.1", port=0, workers=workers, log_format="text")
     assert api_cmd.run(args, settings) == 0
@@ -44,4 +47,5 @@ def test_several_workers_share_a_private_metrics_directory(monkeypatch: pytest.M
     options = _run(monkeypatch, 3)
     assert options["workers"] == 3 and options["factory"] is True
     assert options["multiproc"] and not os.path.exists(options["multiproc"])  # removed at exit
+    assert os.environ[api_cmd.LOG_FORMAT_ENV] == "text"  # the workers log as the CLI does
     assert _run(monkeypatch, 1)["multiproc"] is None
