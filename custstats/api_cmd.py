@@ -15,7 +15,8 @@ import importlib
 import logging
 import os
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import uvicorn
 from fastapi import FastAPI
@@ -54,6 +55,23 @@ def app_factory() -> FastAPI:
     return create_app(Settings().api_config())
 
 
+@contextmanager
+def _workers_env(log_format: str) -> Iterator[None]:
+    """For the worker processes: how to log, and the metrics directory (both undone at exit)."""
+    saved = {name: os.environ.get(name) for name in (LOG_FORMAT_ENV, LOG_LEVEL_ENV)}
+    os.environ[LOG_FORMAT_ENV] = log_format
+    os.environ[LOG_LEVEL_ENV] = str(logging.getLogger().getEffectiveLevel())
+    try:
+        with multiprocess_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR")):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -66,12 +84,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app: str | FastAPI = (
         "custstats.api_cmd:app_factory" if factory else create_app(settings.api_config())
     )
-    metrics_dir: AbstractContextManager[object] = nullcontext()
+    workers_env: AbstractContextManager[object] = nullcontext()
     if factory:
-        os.environ[LOG_FORMAT_ENV] = str(getattr(args, "log_format", "text"))
-        os.environ[LOG_LEVEL_ENV] = str(logging.getLogger().getEffectiveLevel())
-        metrics_dir = multiprocess_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    with metrics_dir:
+        workers_env = _workers_env(str(getattr(args, "log_format", "text")))
+    with workers_env:
         uvicorn.run(
             app,
             factory=factory,

@@ -20,12 +20,10 @@ def _run(monkeypatch: pytest.MonkeyPatch, workers: int) -> dict[str, Any]:
 
     def fake_run(app: Any, **options: Any) -> None:
         seen.update(options, app=app, multiproc=os.environ.get(ENV))
+        seen["log_format"] = os.environ.get(api_cmd.LOG_FORMAT_ENV)
 
     monkeypatch.setattr("custstats.api_cmd.uvicorn.run", fake_run)
     monkeypatch.delenv(ENV, raising=False)
-    for name in (api_cmd.LOG_FORMAT_ENV, api_cmd.LOG_LEVEL_ENV):  # restored after the test
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
     settings = Settings(_env_file=None, redis_url=SecretStr("redis://127.0.0.1:1/0"))  # type: ignore[call-arg]
     args = argparse.Namespace(host="127.0.0.1", port=0, workers=workers, log_format="text")
     assert api_cmd.run(args, settings) == 0
@@ -47,5 +45,6 @@ def test_several_workers_share_a_private_metrics_directory(monkeypatch: pytest.M
     options = _run(monkeypatch, 3)
     assert options["workers"] == 3 and options["factory"] is True
     assert options["multiproc"] and not os.path.exists(options["multiproc"])  # removed at exit
-    assert os.environ[api_cmd.LOG_FORMAT_ENV] == "text"  # the workers log as the CLI does
+    assert options["log_format"] == "text"  # the workers log as the CLI does
+    assert api_cmd.LOG_FORMAT_ENV not in os.environ
     assert _run(monkeypatch, 1)["multiproc"] is None
