@@ -59,8 +59,11 @@ def kafka_where(servers: Sequence[str]) -> str:
 
 def describe(exc: BaseException) -> str:
     """An error in one line: its class and message, no repr of internal objects."""
+    name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if text.startswith(name):  # kafka-python's errors name themselves
+        return text
+    return f"{name}: {text}" if text else name
 
 
 @dataclass

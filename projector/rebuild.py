@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
+from kafka.errors import KafkaError
 from redis.exceptions import LockError
 
 from projector.cells import BatchWrites
@@ -160,7 +161,11 @@ class ProgressReport:
         if now - self.last < self.every:
             return
         self.last = now
-        done, total = self.runner.progress()
+        try:
+            done, total = self.runner.progress()
+        except KafkaError as exc:  # the figures only: the replay goes on, the outage is seen
+            self.runner.outages.failed("kafka", exc)
+            return
         control = self.runner.role.control.key
         self.client.hset(control, mapping={REBUILD_DONE: done, REBUILD_TOTAL: total})
         if self.runner.metrics is not None:

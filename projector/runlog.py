@@ -108,8 +108,13 @@ def log_reattach(old: Layout, new: Layout, reason: str, lost: bool, topic: str) 
         )
     elif new.overrides != old.overrides:
         log.info("tenants rebuilt on their own moved: now writing %s", overrides_text(new))
+    elif reason.endswith("changed under us"):  # a fence: another writer moved a partition on
+        log.info(
+            "another instance wrote to partitions this one held (a rebalance): resuming "
+            "from the offsets stored in Redis"
+        )
     else:
-        log.info("resuming from the offsets stored in Redis (%s)", reason)
+        log.info("resuming from the offsets stored in Redis (after a %s)", reason)
 
 
 def overrides_text(layout: Layout) -> str:

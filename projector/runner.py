@@ -245,7 +245,7 @@ class ProjectorRunner:
     def _idle(self, until: Until) -> Health:
         """The health check between polls: fences, end offsets, freshness, the stop rules."""
         if not self._state_intact():
-            self._reattach("control or offsets changed while idle")
+            self._reattach("change of the control hash or the offsets")
             return Health.REATTACHED
         try:
             ends = self.source.end_offsets()
@@ -316,7 +316,7 @@ class ProjectorRunner:
                     self.outages.wait(server, exc, self.stop_requested)
                 except Stopped:
                     return
-                reason = f"{server} error"
+                reason = "Redis outage" if server == "redis" else "broker outage"
 
     def run(
         self,

@@ -30,9 +30,8 @@ def quiet_kafka_logs() -> None:
     """kafka-python logs every failed connection attempt at WARNING/ERROR (dozens of lines for
     one outage); the projector reports outages itself (projector.outage), so keep its logger
     quiet unless debugging."""
-    kafka_log = logging.getLogger("kafka")
-    if not kafka_log.isEnabledFor(logging.DEBUG):
-        kafka_log.setLevel(logging.CRITICAL)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 class Record(Protocol):
