@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.config import ApiConfig
+from api.proxies import TrustedProxies
 from api.reader import ProjectionReader
 from api.statistics import StatisticsEngine
 
@@ -26,6 +27,12 @@ def get_engine(request: Request) -> StatisticsEngine:
     return engine
 
 
+def get_proxies(request: Request) -> TrustedProxies:
+    proxies: TrustedProxies = request.app.state.proxies
+    return proxies
+
+
 ConfigDep = Annotated[ApiConfig, Depends(get_config)]
 ReaderDep = Annotated[ProjectionReader, Depends(get_reader)]
 EngineDep = Annotated[StatisticsEngine, Depends(get_engine)]
+ProxiesDep = Annotated[TrustedProxies, Depends(get_proxies)]

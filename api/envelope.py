@@ -35,20 +35,26 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def base_url(
-    scheme: str, host: str, headers: Mapping[str, str], public_base_url: str | None
+    scheme: str,
+    host: str,
+    headers: Mapping[str, str],
+    public_base_url: str | None,
+    *,
+    forwarded: bool,
 ) -> str:
     """`scheme://host` of the page URLs: the configured public URL, else what the client saw.
 
-    X-Forwarded-Proto/-Host (set by the reverse proxy) override the request's own
-    scheme and Host; a default port is dropped and the host lower-cased, as Symfony
-    does. A malformed forwarded value is ignored, a malformed Host becomes localhost.
+    With `forwarded` (the TCP peer is a trusted proxy, `api.proxies`), X-Forwarded-Proto/
+    -Host override the request's own scheme and Host; from anyone else they are ignored. A
+    default port is dropped and the host lower-cased, as Symfony does. A malformed forwarded
+    value is ignored, a malformed Host becomes localhost.
     """
     if public_base_url and public_base_url.strip().rstrip("/"):
         return public_base_url.strip().rstrip("/")
-    proto = _header(headers, "x-forwarded-proto").lower()
+    proto = _header(headers, "x-forwarded-proto").lower() if forwarded else ""
     if proto not in _DEFAULT_PORTS:
         proto = scheme.lower()
-    authority = _header(headers, "x-forwarded-host")
+    authority = _header(headers, "x-forwarded-host") if forwarded else ""
     if not _AUTHORITY.fullmatch(authority):
         authority = host.strip()
     if not _AUTHORITY.fullmatch(authority):

@@ -29,8 +29,12 @@ class ParamError(ApiError):
         self.reason = reason
 
 
+RETRY_AFTER_SECONDS = 5
+"""What every 503 tells the client to wait (`Retry-After`) before asking again."""
+
+
 class ServiceUnavailable(ApiError):
-    """The projection cannot be read now: HTTP 503 with a `result: 0` body."""
+    """The projection cannot be read now: HTTP 503 with a `result: 0` body and `Retry-After`."""
 
     @property
     def msg(self) -> str:
@@ -43,8 +47,37 @@ class ServiceUnavailable(ApiError):
         return str(self)
 
 
-class ProjectionUnreadable(ServiceUnavailable):
-    """The current projection was written in a format this code does not read."""
+class ProjectionRebuilding(ServiceUnavailable):
+    """The version the API reads is being built from the log (after a loss of Redis's state, a
+    format upgrade, or before the first projector caught up): never answered partially."""
+
+    def __init__(self, percent: int, detail: str = "") -> None:
+        super().__init__(detail or f"the projection is being rebuilt from the log ({percent}%)")
+        self.percent = percent
+
+    @property
+    def msg(self) -> str:
+        return f"statistics are being rebuilt ({self.percent}%)"
+
+
+class ProjectionUnreadable(ProjectionRebuilding):
+    """The current projection was written in a format this code does not read: a projector of
+    this code's format is rebuilding it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(0, detail)
+
+
+class SettingsRestoring(ServiceUnavailable):
+    """Redis lost the operator settings and they are not back from `<topic>.config` yet: the
+    tenant's API key may be among the missing, so nothing is served."""
+
+    def __init__(self) -> None:
+        super().__init__("operator settings are being restored from the config topic")
+
+    @property
+    def msg(self) -> str:
+        return "operator settings are being restored"
 
 
 class StoreUnavailable(ServiceUnavailable):

@@ -93,9 +93,27 @@ STATISTICS_OPENAPI: dict[str, Any] = {
         },
     ],
 }
+_FRESHNESS_HEADERS = {
+    "X-Custstats-Lag": {
+        "schema": {"type": "integer"},
+        "description": "records of the topic not yet applied, summed over partitions",
+    },
+    "X-Custstats-Applied-At": {
+        "schema": {"type": "string"},
+        "description": "RFC 3339 UTC time of the last applied batch; `-` before any",
+    },
+    "Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}},
+}
+
+
+def _unavailable(msg: str) -> dict[str, Any]:
+    return {"result": 0, "msg": msg, "data": []}
+
+
 STATISTICS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Statistics page, a parameter error (`result: 0`) or `invalid appid`",
+        "headers": _FRESHNESS_HEADERS,
         "content": {
             "application/json": {
                 "examples": {
@@ -108,9 +126,58 @@ STATISTICS_RESPONSES: dict[int | str, dict[str, Any]] = {
                         }
                     },
                     "unknown tenant": {"value": {"errcode": 500, "errmsg": "invalid appid"}},
+                    "body too large": {
+                        "value": _unavailable("body: larger than 1048576 bytes"),
+                    },
                 }
             }
         },
     },
-    503: {"description": "the projection store (Redis) is unreachable"},
+    503: {
+        "description": "Not answerable now; ask again after `Retry-After` seconds: the "
+        "projection being read is being rebuilt from the log (progress in the message), the "
+        "operator settings are being restored after a loss of Redis's state, or Redis is "
+        "unreachable",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+        "content": {
+            "application/json": {
+                "examples": {
+                    "rebuilding": {"value": _unavailable("statistics are being rebuilt (42%)")},
+                    "restoring": {"value": _unavailable("operator settings are being restored")},
+                    "redis down": {"value": _unavailable("service: projection store unavailable")},
+                }
+            }
+        },
+    },
+}
+READYZ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Ready",
+        "content": {
+            "application/json": {
+                "example": {
+                    "ready": True,
+                    "reason": "ready",
+                    "version": 3,
+                    "lag": 12,
+                    "complete_percent": 100,
+                }
+            }
+        },
+    },
+    503: {
+        "description": "Not ready: Redis unreachable, no projection yet, the projection being "
+        "rebuilt, operator settings being restored, or a partition lagging over the bound",
+        "content": {
+            "application/json": {
+                "example": {
+                    "ready": False,
+                    "reason": "partition 2 is 25000 records behind (bound 10000)",
+                    "version": 3,
+                    "lag": 25000,
+                    "complete_percent": 100,
+                }
+            }
+        },
+    },
 }

@@ -16,9 +16,9 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
+from api.body import MAX_BODY_BYTES
 from api.errors import ParamError
 
-MAX_BODY_BYTES = 1 << 20
 MAX_INPUT_VARS = 1000  # php.ini max_input_vars: later pairs are dropped
 MAX_INPUT_NESTING = 64  # php.ini max_input_nesting_level: deeper names are dropped
 INT64 = 1 << 63

@@ -103,6 +103,7 @@ class Settings(BaseSettings):
             key_prefix=self.key_prefix,
             zone=self.zone,
             public_base_url=self.public_base_url,
+            topic=self.topic,
         )
 
     def projector_config(self) -> ProjectorConfig:

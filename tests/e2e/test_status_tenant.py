@@ -25,7 +25,12 @@ from custstats.servers import free_port
 from projector.control import api_key_digest
 from projector.versions import PROJECTION_FORMAT
 from tests.harness import project
-from tests.support.api import api_app
+from tests.support.api import (
+    api_app,
+    create_version,
+    mark_projection_complete,
+    mark_settings_restored,
+)
 from tests.support.servers import EnvFactory, TopicFactory
 
 with warnings.catch_warnings():
@@ -287,7 +292,9 @@ def test_status_with_a_server_unreachable_exits_2_with_one_line(
 
 
 @pytest.fixture
-def api(redis_url: str, key_prefix: str) -> Iterator[TestClient]:
+def api(redis_url: str, redis_client: redis.Redis, key_prefix: str) -> Iterator[TestClient]:
+    """The API of a deployment whose operator settings are restored (no follower runs here)."""
+    mark_settings_restored(redis_client, key_prefix)
     app = api_app(redis_url, key_prefix)
     with TestClient(app) as client:
         yield client
@@ -314,6 +321,8 @@ def test_a_registered_tenant_answers_an_empty_page(
     settings_env: EnvFactory, api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     env = settings_env()
+    create_version(redis_client, key_prefix)  # a projector ran and caught up with nothing
+    mark_projection_complete(redis_client, key_prefix)
     assert answer(api, 40) == INVALID_APPID
     assert shown(env, 40)["known"] is False
 

@@ -29,6 +29,7 @@ from projector.control import api_key_digest
 from projector.layout import ControlLayout
 from tests.harness import layout_of, project
 from tests.messy import messy_events
+from tests.support.api import create_version, mark_projection_complete, mark_settings_restored
 from tests.support.reference_api import REFERENCE_QUERIES, reference_page
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ ROW_KEYS = [
     "avatar_mediaid",
 ]
 INVALID_APPID = {"errcode": 500, "errmsg": "invalid appid"}
+REBUILDING_0 = {"result": 0, "msg": "statistics are being rebuilt (0%)", "data": []}
 MESSY_SEED = 3
 Params = dict[str, Any]
 
@@ -154,7 +156,10 @@ def settings(redis_url: str, key_prefix: str) -> Settings:
 
 
 @pytest.fixture
-def api(settings: Settings) -> Iterator[TestClient]:
+def api(settings: Settings, redis_client: redis.Redis, key_prefix: str) -> Iterator[TestClient]:
+    """The app of a deployment whose operator settings are restored (the projector marks its
+    versions complete itself as `project` runs it)."""
+    mark_settings_restored(redis_client, key_prefix)
     with TestClient(create_app(settings.api_config()), raise_server_exceptions=False) as client:
         yield client
 
@@ -549,10 +554,17 @@ def test_registered_tenant_without_events_answers_an_empty_page(
     assert (paginator["data"], paginator["total"], paginator["from"]) == ([], 0, None)
 
 
-def test_registered_tenant_answers_before_any_projector_ran(
+def test_before_any_projector_ran_a_registered_tenant_is_rebuilding(
     api: TestClient, redis_client: redis.Redis, key_prefix: str
 ) -> None:
+    """No projection yet: nothing is known about unregistered tenants, and nothing to answer."""
     redis_client.sadd(ControlLayout(key_prefix).registered_tenants, "40")
+    for tenant in (40, 41):
+        response = post_json(api, tenant, {})
+        assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+        assert orjson.loads(response.content) == REBUILDING_0
+    create_version(redis_client, key_prefix)
+    mark_projection_complete(redis_client, key_prefix)
     assert page_of(post_json(api, 40, {}))["total"] == 0
     assert body(post_json(api, 41, {})) == INVALID_APPID
 
@@ -562,6 +574,8 @@ def test_every_tenant_up_to_2_pow_63_minus_1_can_be_queried(
     api: TestClient, redis_client: redis.Redis, key_prefix: str, tenant: int
 ) -> None:
     """SPEC §1/§3: tenants 1 .. 2^63-1 are valid; beyond that the URL names no tenant."""
+    create_version(redis_client, key_prefix)
+    mark_projection_complete(redis_client, key_prefix)
     assert body(post_json(api, tenant, {})) == INVALID_APPID
     redis_client.sadd(ControlLayout(key_prefix).registered_tenants, str(tenant))
     for response in (post_json(api, tenant, {}), get_query(api, tenant, {})):
@@ -766,13 +780,28 @@ def test_no_input_produces_a_500(api: TestClient, content_type: str, content: by
     ],
 )
 def test_page_urls_follow_the_host_the_client_used(
-    api: TestClient, headers: dict[str, str], base: str
+    settings: Settings,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    headers: dict[str, str],
+    base: str,
 ) -> None:
-    paginator = page_of(post_json(api, 28, {}, headers=headers))
-    path = f"{base}/business/28/plugin/CustomerManage/getStatisticsList"
-    assert paginator["path"] == path
-    assert paginator["next_page_url"] == f"{path}?page=2"
-    assert paginator["last_page_url"] == f"{path}?page=3"
+    """X-Forwarded-* count from a trusted proxy (127.0.0.1 by default) and from nobody else
+    (issue 10, finding 7)."""
+    mark_settings_restored(redis_client, key_prefix)
+    app = create_app(settings.api_config())
+    untrusted_base = "http://" + headers.get("Host", "testserver").lower().removesuffix(":80")
+    if not base.startswith("http://localhost") and "<" not in headers.get("Host", ""):
+        expected = {"127.0.0.1": base, "203.0.113.9": untrusted_base}
+    else:
+        expected = {"127.0.0.1": base, "203.0.113.9": base}
+    for peer, peer_base in expected.items():
+        with TestClient(app, client=(peer, 50000)) as api:
+            paginator = page_of(post_json(api, 28, {}, headers=headers))
+        path = f"{peer_base}/business/28/plugin/CustomerManage/getStatisticsList"
+        assert paginator["path"] == path, peer
+        assert paginator["next_page_url"] == f"{path}?page=2"
+        assert paginator["last_page_url"] == f"{path}?page=3"
 
 
 @pytest.mark.usefixtures("hand")
@@ -781,10 +810,11 @@ def test_page_urls_follow_the_host_the_client_used(
     ["https://stats.example.com", "https://stats.example.com/", " https://stats.example.com "],
 )
 def test_public_base_url_wins_over_host_and_proxy_headers(
-    redis_url: str, key_prefix: str, configured: str
+    redis_url: str, redis_client: redis.Redis, key_prefix: str, configured: str
 ) -> None:
     settings = settings_for(redis_url, key_prefix, public_base_url=configured)
-    with TestClient(create_app(settings.api_config())) as api:
+    mark_settings_restored(redis_client, key_prefix)
+    with TestClient(create_app(settings.api_config()), client=("127.0.0.1", 50000)) as api:
         headers = {"Host": "internal:8000", "X-Forwarded-Host": "proxy.example"}
         paginator = page_of(post_json(api, 28, {"page": 2}, headers=headers))
     path = "https://stats.example.com/business/28/plugin/CustomerManage/getStatisticsList"
@@ -819,11 +849,11 @@ def test_readyz_once_the_projector_caught_up_with_every_partition(
     empty = api.get("/readyz")
     assert (empty.status_code, empty.json()["ready"]) == (503, False)
     project(redis_client, key_prefix, [hand_events()[:1]])
-    marks = layout_of(redis_client, key_prefix).ready_key
-    redis_client.hset(marks, mapping={"partitions": 2, "0": 1})  # as the projector marks them
+    redis_client.delete(layout_of(redis_client, key_prefix).ready_key)
+    mark_projection_complete(redis_client, key_prefix, partitions=2, marked=1)
     halfway = api.get("/readyz")
     assert (halfway.status_code, halfway.json()["ready"]) == (503, False)
-    redis_client.hset(marks, "1", 1)
+    mark_projection_complete(redis_client, key_prefix, partitions=2)
     ready = api.get("/readyz")
     assert (ready.status_code, ready.json()["ready"], ready.json()["version"]) == (200, True, 1)
 

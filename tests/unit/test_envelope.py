@@ -65,7 +65,7 @@ def employee_json(number: int) -> str:
 
 
 def test_spec_example_byte_for_byte() -> None:
-    path = statistics_path(base_url("https", "host", {}, None), 25)
+    path = statistics_path(base_url("https", "host", {}, None, forwarded=False), 25)
     rows = [SPEC_ROW, *(employee(n) for n in range(1, 10))]
     body = success_body(paginator(rows, total=43, page=1, per_page=10, path=path))
     expected = (
@@ -194,12 +194,22 @@ BASES: list[tuple[str, str, Mapping[str, str], str | None, str]] = [
 def test_base_url(
     scheme: str, host: str, headers: Mapping[str, str], public: str | None, expected: str
 ) -> None:
-    assert base_url(scheme, host, headers, public) == expected
+    """From a trusted proxy."""
+    assert base_url(scheme, host, headers, public, forwarded=True) == expected
+
+
+@pytest.mark.parametrize(("scheme", "host", "headers", "public", "expected"), BASES)
+def test_forwarded_headers_of_an_untrusted_peer_are_ignored(
+    scheme: str, host: str, headers: Mapping[str, str], public: str | None, expected: str
+) -> None:
+    own = base_url(scheme, host, {}, public, forwarded=True)
+    assert base_url(scheme, host, headers, public, forwarded=False) == own
 
 
 def test_base_url_reads_starlette_headers() -> None:
     headers = Headers({"X-Forwarded-Host": "crm.example.com", "X-Forwarded-Proto": "https"})
-    assert base_url("http", "10.0.0.5", headers, None) == "https://crm.example.com"
+    assert base_url("http", "10.0.0.5", headers, None, forwarded=True) == "https://crm.example.com"
+    assert base_url("http", "10.0.0.5", headers, None, forwarded=False) == "http://10.0.0.5"
 
 
 def test_statistics_path() -> None:

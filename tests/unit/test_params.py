@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api.body import MAX_BODY_BYTES
 from api.errors import ParamError
 from api.params import SORT_FIELDS, StatisticsQuery, parse_query
-from api.phpinput import MAX_BODY_BYTES, nest_pairs, params_from_body
+from api.phpinput import nest_pairs, params_from_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
