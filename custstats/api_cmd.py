@@ -11,10 +11,8 @@ prometheus-client's multiprocess directory, which this command owns for the run
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
@@ -24,6 +22,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.metrics import multiprocess_dir
 from api.serve import server_options
+from custstats.logs import configure_logging, redact, url_password
 from custstats.settings import Settings, masked_url
 
 log = logging.getLogger(__name__)
@@ -33,26 +32,16 @@ LOG_LEVEL_ENV = "CUSTSTATS_API_LOG_LEVEL"
 """How the CLI configured logging, handed to the worker processes (which start afresh)."""
 
 
-def configure_logging(level: int, fmt: str) -> None:
-    """`custstats.logs.configure_logging` (text or JSON lines) when this build has it; else
-    plain text lines on stderr."""
-    try:
-        logs = importlib.import_module("custstats.logs")
-    except ImportError:
-        logging.basicConfig(
-            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-        )
-        return
-    logs.configure_logging(level, fmt)
-
-
 def app_factory() -> FastAPI:
     """uvicorn's factory for worker processes: logging as the parent's (when started by `run`),
     settings from the environment."""
     fmt = os.environ.get(LOG_FORMAT_ENV)
     if fmt is not None:
-        configure_logging(int(os.environ.get(LOG_LEVEL_ENV, logging.INFO)), fmt)
-    return create_app(Settings().api_config())
+        level = int(os.environ.get(LOG_LEVEL_ENV, logging.INFO))
+        configure_logging(level, "json" if fmt == "json" else "text")
+    settings = Settings()
+    redact([url_password(settings.redis())])
+    return create_app(settings.api_config())
 
 
 @contextmanager

@@ -96,14 +96,14 @@ class Settings(BaseSettings):
 
     def api_config(self) -> ApiConfig:
         """What the HTTP API needs: it never reads settings itself."""
-        # FOLLOW-UP(coordinator, when merging phase2-api, whose ApiConfig has the fields): pass
-        # topic=self.topic, trusted_proxies=self.trusted_proxies, ready_max_lag=self.ready_max_lag
         return ApiConfig(
             redis_url=self.redis(),
             key_prefix=self.key_prefix,
             zone=self.zone,
             public_base_url=self.public_base_url,
             topic=self.topic,
+            trusted_proxies=self.trusted_proxies,
+            ready_max_lag=self.ready_max_lag,
         )
 
     def projector_config(self) -> ProjectorConfig:
