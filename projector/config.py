@@ -17,6 +17,8 @@ class ProjectorConfig:
     key_prefix: str
     zone: ZoneInfo
     batch_max_records: int = 5000
+    bulk_rebuild: bool = True
+    """A full rebuild first projects the log up to its end offsets in batch mode (bulk.py)."""
 
     @property
     def dlq_topic(self) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import redis
 from redis.exceptions import LockError
 
+from projector import bulk
 from projector.config import ProjectorConfig
 from projector.layout import ControlLayout, Layout
 from projector.role import Role
@@ -229,6 +230,9 @@ def rebuild(
             target.version,
             field_version(client, prefix, CURRENT),
         )
+        bulk_phase = config.bulk_rebuild and tenant is None and not resumed
+        if bulk_phase and bulk.run_phase(config, client, target) is None:
+            return Result(Outcome.INTERRUPTED, target.version)
         runner = ProjectorRunner(config, client, Role.rebuilding(target, tenant))
         runner.install_signal_handlers()
         switcher = Switcher(client, runner, target, config.topic, tenant)
