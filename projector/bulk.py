@@ -122,7 +122,9 @@ class Writer:
     def set(self, key: str, value: bytes) -> None:
         self.values[key] = value
         self.value_bytes += len(value)
-        if len(self.values) >= PIPELINE or self.value_bytes > 8 << 20:
+        if self.value_bytes > 8 << 20:  # a round trip of its own: bounded client buffers
+            self.flush()
+        elif len(self.values) >= PIPELINE:
             self._mset()
 
     def _mset(self) -> None:
