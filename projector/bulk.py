@@ -14,8 +14,8 @@
    meta, then, in one MULTI, the offsets E and the real format: from then on the version is
    an ordinary, resumable rebuild and the incremental runner continues from E.
 
-Memory: until the end of input, every customer event (a pydantic model, ~1 KB) in a list
-per customer and a profile per employee; then, one chunk at a time, its states and facts;
+Memory: until the end of input, every customer event's record bytes (~250 B) in a list per
+customer and a profile per employee; then, one chunk at a time, its states and facts;
 the summed cells (one row of three int64 per distinct cell) until they are written.
 """
 
@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -60,11 +60,11 @@ class Stop(Protocol):
 
 @dataclass(slots=True)
 class Gathered:
-    """The log below the end offsets, grouped: what the bulk phase holds until it writes."""
+    """The log below the end offsets, grouped: what the bulk phase holds until it writes.
+    Customer events are held as their record bytes (~250 B each, against ~600 B decoded) and
+    decoded again when their customer is folded."""
 
-    customers: dict[tuple[int, int], list[CustomerEvent]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    customers: dict[tuple[int, int], list[bytes]] = field(default_factory=lambda: defaultdict(list))
     profiles: dict[tuple[int, int], Profile] = field(default_factory=dict)
     named: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     events: dict[int, int] = field(default_factory=lambda: defaultdict(int))
@@ -94,7 +94,7 @@ def gather(log_: BulkLog, ends: Mapping[int, int], stop: Stop) -> Gathered | Non
             if updated is not None:
                 gathered.profiles[key] = updated
             continue
-        gathered.customers[(tenant, event.customer_id)].append(event)
+        gathered.customers[(tenant, event.customer_id)].append(record.value)  # type: ignore[arg-type]
         if not isinstance(event, CustomerUpdated):
             gathered.named[tenant].add(event.employee_id)
             if isinstance(event, OpportunityCreated):
@@ -165,7 +165,9 @@ def _fold_chunk(
     writes = BatchWrites()
     members: dict[str, list[str]] = defaultdict(list)
     for tenant, customer_id in keys:
-        events = gathered.customers.pop((tenant, customer_id))
+        events = cast(
+            list[CustomerEvent], list(map(decode, gathered.customers.pop((tenant, customer_id))))
+        )
         state = customer_fold.fold_all(events)
         if state.attributes or state.seen:  # else only updates carrying nothing: no state
             write.set(layout.customer(tenant, customer_id), customer_fold.dumps(state))
