@@ -182,15 +182,6 @@ class ProjectionReader:
         values: list[bytes | None] = list(await self.client.mget(keys))  # type: ignore[arg-type]
         return values
 
-    async def hashes(self, keys: Sequence[str]) -> list[dict[bytes, bytes]]:
-        if not keys:
-            return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(key)
-            replies: list[dict[bytes, bytes]] = await pipe.execute()
-        return replies
-
     async def intersections(self, key_sets: Sequence[Sequence[str]]) -> list[set[bytes]]:
         async with self.client.pipeline(transaction=False) as pipe:
             for keys in key_sets:

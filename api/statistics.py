@@ -27,7 +27,7 @@ from api.tally import Tally, add_blob, add_month_log, latest_second, tally_facts
 from projector import customer as customer_fold
 from projector.calendar import LocalCalendar, split_range
 from projector.codec import COUNTER, LATEST, MAX_SLOTS, max_slot
-from projector.facts import ALL, KINDS, slice_name
+from projector.facts import KINDS, slice_name
 from projector.layout import Layout
 
 FILTERS = ("industry_id", "source_id", "progress_id", "tag_id")
@@ -117,8 +117,8 @@ class StatisticsEngine:
             max_keys = [layout.total_max(tenant_id)]
         else:
             loose, months = split_range(days[0], days[1], self.calendar)
-            counts_keys = [layout.day(tenant_id, ALL, day) for day in loose]
-            counts_keys += [layout.month(tenant_id, ALL, month) for month in months]
+            counts_keys = [layout.day(tenant_id, day) for day in loose]
+            counts_keys += [layout.month(tenant_id, month) for month in months]
             max_keys = [layout.day_max(tenant_id, day) for day in loose]
             max_keys += [layout.month_max(tenant_id, month) for month in months]
         blobs = await self.reader.blobs(counts_keys + max_keys)

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     key_prefix: str = Field(default="custstats", min_length=1, pattern=r"^[^{}\s]+$")
     partitions: int = Field(default=4, ge=1, le=1024, description="partitions of a topic we create")
     batch_max_records: int = Field(default=5000, ge=1, le=100_000)
+    bulk_rebuild: bool = Field(default=True, description="rebuild in batch mode up to the end")
 
     @field_validator("display_tz")
     @classmethod
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
             key_prefix=self.key_prefix,
             zone=self.zone,
             batch_max_records=self.batch_max_records,
+            bulk_rebuild=self.bulk_rebuild,
         )
 
 

@@ -8,7 +8,6 @@ dict lookup instead of a zoneinfo conversion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -110,38 +109,3 @@ def split_range(
             days.extend(range(day, end + 1))
             day = end + 1
     return days, months
-
-
-@dataclass(frozen=True, slots=True)
-class RangeCover:
-    """Counter buckets whose sum is a day range: `days` and `months` added, `minus` taken off."""
-
-    days: list[int]
-    months: list[int]
-    minus: dict[int, list[int]] = field(default_factory=dict)
-    """month -> its days outside the range, for a month read whole although partly outside."""
-
-
-def cover_range(first_day: int, last_day: int, calendar: LocalCalendar) -> RangeCover:
-    """Like `split_range`, but a month mostly inside the range is read whole, minus its few
-    days outside: at most ~15 day reads at each end instead of ~30. For counts only: maxima
-    cannot be subtracted."""
-    days: list[int] = []
-    months: list[int] = []
-    minus: dict[int, list[int]] = {}
-    day = first_day
-    while day <= last_day:
-        month = calendar.month(day)
-        start = calendar.first_day_of_month(month)
-        following = calendar.first_day_of_month(month + 1)
-        end = min(following - 1, last_day)
-        inside = end - day + 1
-        outside = following - start - inside
-        if outside < inside:
-            months.append(month)
-            if outside:
-                minus[month] = [*range(start, day), *range(end + 1, following)]
-        else:
-            days.extend(range(day, end + 1))
-        day = end + 1
-    return RangeCover(days, months, minus)

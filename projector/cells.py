@@ -228,9 +228,9 @@ class CellProjection:
             layout = self.layout
             tenant, name = self._slice_tenant[slice_id], self._slice_name[slice_id]
             if family == _DAY:
-                key = layout.day(tenant, name, bucket)
+                key = layout.day(tenant, bucket)
             elif family == _MONTH:
-                key = layout.month(tenant, name, bucket)
+                key = layout.month(tenant, bucket)
             elif family == _TOTAL:
                 key = layout.total(tenant)
             elif family == _DAY_MAX:

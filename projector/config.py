@@ -20,6 +20,8 @@ class ProjectorConfig:
     batch_max_records: int = 5000
     startup_timeout_s: float = 15.0
     """How long start-up waits for Redis and the broker before giving up with one line."""
+    bulk_rebuild: bool = True
+    """A full rebuild first projects the log up to its end offsets in batch mode (bulk.py)."""
 
     @property
     def dlq_topic(self) -> str:

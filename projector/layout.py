@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from projector.facts import ALL
-
 
 def glob_escape(text: str) -> str:
     """`text` matched literally in a SCAN pattern."""
@@ -106,16 +104,12 @@ class Layout:
     def meta(self, tenant_id: int) -> str:
         return f"{self.tenant(tenant_id)}:meta"
 
-    # counters: blobs of i32 [employee index][kind]; maxima: blobs of u32 [employee index][2]
-    def day(self, tenant_id: int, slice_: str, day: int) -> str:
-        if slice_ == ALL:
-            return f"{self.tenant(tenant_id)}:d:{day}"
-        return f"{self.tenant(tenant_id)}:fd:{slice_}:{day}"
+    # `*` counters: blobs of i32 [employee index][kind]; maxima: blobs of u32 [employee index][2]
+    def day(self, tenant_id: int, day: int) -> str:
+        return f"{self.tenant(tenant_id)}:d:{day}"
 
-    def month(self, tenant_id: int, slice_: str, month: int) -> str:
-        if slice_ == ALL:
-            return f"{self.tenant(tenant_id)}:m:{month}"
-        return f"{self.tenant(tenant_id)}:fm:{slice_}:{month}"
+    def month(self, tenant_id: int, month: int) -> str:
+        return f"{self.tenant(tenant_id)}:m:{month}"
 
     def log(self, tenant_id: int, slice_: str, month: int) -> str:
         """A filter slice's month log, compacted (codec.compact): the base."""

@@ -23,6 +23,7 @@ import redis
 from kafka.errors import KafkaError
 from redis.exceptions import LockError
 
+from projector import bulk
 from projector.cells import BatchWrites
 from projector.config import ProjectorConfig
 from projector.control import (
@@ -270,6 +271,11 @@ def rebuild(
             target.version,
             field_version(client, prefix, CURRENT),
         )
+        if config.bulk_rebuild and tenant is None and not resumed:
+            _phase(metrics, "bulk")
+            if bulk.run_phase(config, client, target) is None:
+                _phase(metrics, "idle")
+                return Result(Outcome.INTERRUPTED, target.version)
         runner = ProjectorRunner(config, client, Role.rebuilding(target, tenant), metrics=metrics)
         runner.install_signal_handlers()
         switcher = Switcher(client, runner, target, config.topic, tenant)

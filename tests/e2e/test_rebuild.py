@@ -270,7 +270,8 @@ def test_interrupted_rebuild_resumes_exactly_and_a_second_one_is_refused(
     with live_projector(
         env, deployment.tmp_path, deployment.client, deployment.prefix, topic, log, 12_000
     ):
-        slow = env | {"CUSTSTATS_BATCH_MAX_RECORDS": "50"}
+        # batch by batch (no bulk phase), so that it can be killed half-way through its offsets
+        slow = env | {"CUSTSTATS_BATCH_MAX_RECORDS": "50", "CUSTSTATS_BULK_REBUILD": "false"}
         first = start(slow, deployment.tmp_path / "rebuild1.log", "rebuild")
 
         def rebuild_progress() -> int:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.schema import MAX_SECONDS
-from projector.calendar import LocalCalendar, cover_range, split_range
+from projector.calendar import LocalCalendar, split_range
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -266,60 +266,3 @@ def test_split_range_covers_exactly_the_input_days(first: date, length: int) -> 
         covered += range(calendar.first_day_of_month(month), calendar.first_day_of_month(month + 1))
     assert sorted(covered) == days_between(first, last)  # every day once: no gap, no overlap
     assert all(calendar.month(d) not in months for d in days)  # a loose day is never in a month
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dates(date(1970, 1, 1), date(2199, 12, 31)), st.integers(0, 1200))
-def test_cover_range_adds_up_to_exactly_the_input_days(first: date, length: int) -> None:
-    """Days + whole months − the days taken off: every day of the range once, nothing else."""
-    calendar = LocalCalendar(SHANGHAI)
-    last = min(first + timedelta(days=length), date(2199, 12, 31))
-    cover = cover_range(day(first), day(last), calendar)
-    counted: dict[int, int] = {}
-    for d in cover.days:
-        counted[d] = counted.get(d, 0) + 1
-    for month in cover.months:
-        for d in range(calendar.first_day_of_month(month), calendar.first_day_of_month(month + 1)):
-            counted[d] = counted.get(d, 0) + 1
-    for month, taken in cover.minus.items():
-        assert month in cover.months
-        for d in taken:
-            counted[d] = counted.get(d, 0) - 1
-    assert sorted(d for d, n in counted.items() if n) == days_between(first, last)
-    assert all(n in (0, 1) for n in counted.values())
-
-
-@pytest.mark.parametrize(
-    ("first", "last", "days", "months", "minus"),
-    [
-        ("2023-03-01", "2023-03-31", [], [month_of(2023, 3)], {}),
-        (
-            "2023-03-03",
-            "2023-03-31",
-            [],
-            [month_of(2023, 3)],
-            {month_of(2023, 3): ["03-01", "03-02"]},
-        ),
-        ("2023-03-20", "2023-03-31", [f"03-{d}" for d in range(20, 32)], [], {}),
-        (
-            "2023-03-16",
-            "2023-04-15",
-            [f"04-{d:02}" for d in range(1, 16)],
-            [month_of(2023, 3)],
-            {month_of(2023, 3): [f"03-{d:02}" for d in range(1, 16)]},
-        ),
-    ],
-    ids=["whole-month", "month-less-two-days", "short-tail-stays-loose", "half-and-half"],
-)
-def test_cover_range_reads_at_most_half_a_month_of_days_at_each_end(
-    first: str, last: str, days: list[str], months: list[int], minus: dict[int, list[str]]
-) -> None:
-    def on(text: str) -> int:
-        return day(date.fromisoformat(f"2023-{text}"))
-
-    cover = cover_range(
-        day(date.fromisoformat(first)), day(date.fromisoformat(last)), LocalCalendar(SHANGHAI)
-    )
-    assert cover.days == [on(d) for d in days]
-    assert cover.months == months
-    assert cover.minus == {m: [on(d) for d in ds] for m, ds in minus.items()}

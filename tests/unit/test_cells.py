@@ -117,8 +117,8 @@ def expected_all(employee: int, kind: Kind, second: int, delta: int, *, dated: b
     month = CALENDAR.month(day)
     writes = CellsView()
     for key in (
-        LAYOUT.day(TENANT, ALL, day),
-        LAYOUT.month(TENANT, ALL, month),
+        LAYOUT.day(TENANT, day),
+        LAYOUT.month(TENANT, month),
         LAYOUT.total(TENANT),
     ):
         writes.counters[(key, slot(employee, kind))] = delta
@@ -194,7 +194,7 @@ def test_a_fact_is_bucketed_on_its_local_day(instant: int, local_day: date) -> N
     projection.flush(writes)
     cells = unpacked(writes)
     day = LocalCalendar.day_of(local_day)
-    assert (LAYOUT.day(TENANT, ALL, day), slot(3, Kind.FOLLOW)) in cells.counters
+    assert (LAYOUT.day(TENANT, day), slot(3, Kind.FOLLOW)) in cells.counters
     month = CALENDAR.month(day)
     code = log_code(day - CALENDAR.first_day_of_month(month), slot(3, Kind.FOLLOW))
     assert (LAYOUT.log(TENANT, "i1", month), int(code)) in cells.logs
@@ -224,7 +224,7 @@ def test_a_vast_tenants_employee_beyond_the_packed_code_still_gets_its_cells() -
     projection.flush(writes)
     cells = unpacked(writes)
     far_slot = 4_000_000 * KINDS + Kind.FOLLOW
-    assert cells.counters[(LAYOUT.day(TENANT, ALL, DAY), far_slot)] == 1
+    assert cells.counters[(LAYOUT.day(TENANT, DAY), far_slot)] == 1
     assert cells.logs[(LAYOUT.log(TENANT, "i1", MONTH), far_slot)] == 1
     assert cells.logs[(LAYOUT.log(TENANT, "i1", MONTH), slot(3, Kind.FOLLOW))] == 1
     assert cells.maxima[(LAYOUT.total_max(TENANT), 4_000_000 * 2 + 1)] == NOON
