@@ -341,7 +341,7 @@ def test_a_registered_tenant_answers_an_empty_page(
         "opportunity": {"mode": "auto", "effective": False},
         "api_key": False,
         "version": None,
-        "settings_restored": False,
+        "settings_restored": True,  # the deployment's settings were restored (marked above)
     }
     page = answer(api, 40)
     assert (page["result"], page["data"]["data"], page["data"]["total"]) == (1, [], 0)
