@@ -24,7 +24,13 @@ from api.body import MAX_BODY_BYTES
 from api.http_protocol import DeadlineHttpToolsProtocol
 from api.serve import server_options
 from projector.layout import ControlLayout
-from tests.support.api import api_app, create_version, mark_projection_complete, serving
+from tests.support.api import (
+    api_app,
+    create_version,
+    mark_projection_complete,
+    read_until_closed,
+    serving,
+)
 from tests.support.servers import delete_prefixed
 
 pytestmark = pytest.mark.integration
@@ -65,27 +71,13 @@ def public_server(redis_url: str, prefix: str) -> Iterator[tuple[str, int]]:
         yield address
 
 
-def _read_all(sock: socket.socket, limit: float = 5.0) -> bytes:
-    """Everything the server sends until it closes the connection (or `limit` passes)."""
-    sock.settimeout(limit)
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except TimeoutError:
-        chunks.append(b"<still open>")
-    except ConnectionResetError:
-        pass
-    return b"".join(chunks)
-
-
 def _exchange(
     address: tuple[str, int], request: bytes, source: str = "127.0.0.1"
 ) -> tuple[bytes, dict[str, str], bytes]:
     """(status line, headers, body) of the answer to one request on its own connection."""
     with socket.create_connection(address, timeout=5, source_address=(source, 0)) as sock:
         sock.sendall(request)
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
     head, _, body = answer.partition(b"\r\n\r\n")
     status, *lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
@@ -123,7 +115,7 @@ def test_a_200_mib_chunked_multipart_body_is_refused_after_about_1_mib(
                 sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
     assert sent < 16 * MAX_BODY_BYTES, f"{sent} bytes sent before the answer"
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     assert orjson.loads(answer.partition(b"\r\n\r\n")[2]) == TOO_LARGE
@@ -156,7 +148,7 @@ def test_2000_half_sent_requests_are_all_closed_within_the_deadline(
             if index % 2:
                 sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: a\r\nContent-Le".encode())
         started = time.monotonic()
-        answers = [_read_all(sock, limit=10.0) for sock in socks]
+        answers = [read_until_closed(sock, limit=10.0) for sock in socks]
         elapsed = time.monotonic() - started
     finally:
         for sock in socks:

@@ -7,18 +7,17 @@ the content type or framing; a well-behaved request on the same server is unaffe
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from api.body import BodyGuard, BodyRejected
 from api.http_protocol import DeadlineHttpToolsProtocol
+from tests.support.api import read_until_closed, serving
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +43,8 @@ async def echo_length(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
     app = BodyGuard(echo_length, max_bytes=64 * 1024, read_seconds=0.5)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, http=QuickDeadline, log_level="critical", lifespan="off"
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    yield "127.0.0.1", port
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, http=QuickDeadline, log_level="critical", lifespan="off") as address:
+        yield address
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
@@ -65,23 +52,11 @@ def _connect(address: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def _read_all(sock: socket.socket, limit: float = 5.0) -> bytes:
-    """Everything the server sends until it closes the connection (or `limit` passes)."""
-    sock.settimeout(limit)
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except TimeoutError:
-        chunks.append(b"<still open>")
-    return b"".join(chunks)
-
-
 def _request(address: tuple[str, int], head: bytes, body: bytes = b"") -> bytes:
     with _connect(address) as sock:
         sock.sendall(head + body)
         sock.shutdown(socket.SHUT_WR)
-        return _read_all(sock)
+        return read_until_closed(sock)
 
 
 def test_half_sent_heads_are_closed_after_the_deadline(server: tuple[str, int]) -> None:
@@ -91,7 +66,7 @@ def test_half_sent_heads_are_closed_after_the_deadline(server: tuple[str, int]) 
             if index % 2:
                 sock.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Le")
         started = time.monotonic()
-        answers = [_read_all(sock, limit=5.0) for sock in socks]
+        answers = [read_until_closed(sock, limit=5.0) for sock in socks]
         assert time.monotonic() - started < 5.0
     finally:
         for sock in socks:
@@ -108,7 +83,7 @@ def test_a_second_request_that_stalls_on_a_kept_alive_connection_is_closed(
         first = sock.recv(65536)
         assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"length=0")
         sock.sendall(b"GET /b HTTP/1.1\r\nHo")
-        assert _read_all(sock).startswith(b"HTTP/1.1 408")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408")
 
 
 def test_a_request_sent_in_time_is_answered(server: tuple[str, int]) -> None:
@@ -137,7 +112,7 @@ def test_a_chunked_body_over_the_limit_is_refused_without_reading_it_all(
                 sock.sendall(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 200")
     assert answer.endswith(b"body: larger than 65536 bytes")
 
@@ -146,7 +121,7 @@ def test_a_declared_length_over_the_limit_is_refused_at_once(server: tuple[str, 
     head = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\nConnection: close\r\n\r\n"
     with _connect(server) as sock:
         sock.sendall(head + b"{}")
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
     assert answer.endswith(b"body: larger than 65536 bytes")
 
 
@@ -155,6 +130,6 @@ def test_a_stalled_body_is_refused_after_its_deadline(server: tuple[str, int]) -
     with _connect(server) as sock:
         sock.sendall(head + b"0123456789")
         started = time.monotonic()
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
         assert time.monotonic() - started < 4.0
     assert answer.endswith(b"body: not received within 0.5 s")

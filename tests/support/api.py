@@ -8,6 +8,7 @@ directly call it instead of spelling those keys themselves.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -105,3 +106,18 @@ def serving(app: ASGIApp, **options: Any) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def read_until_closed(sock: socket.socket, limit: float = 5.0) -> bytes:
+    """Everything the server sends until it closes the connection; `<still open>` is appended
+    when `limit` passes first."""
+    sock.settimeout(limit)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except TimeoutError:
+        chunks.append(b"<still open>")
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
